@@ -1,0 +1,1 @@
+//! berth-image: references, content store, layers, snapshotter, archive formats.

@@ -1,0 +1,23 @@
+//! berth-runtime: an OCI runtime library, and `berth-runc`, its runc-compatible command line.
+//!
+//! A container is made in stages, each a process named for `ps`:
+//! the caller (`berth-runc create`, or the shim) validates the spec, prepares the cgroup and the
+//! state directory, then clones `berth:[2:INIT]` into new namespaces (through `berth:[1:INTER]`
+//! when namespaces must be joined first). INIT builds the root filesystem, confines itself and
+//! waits on the exec FIFO until `start`, then executes the user's process.
+//!
+//! Module map:
+//! - [`spec`]: load and validate `config.json`, with errors naming the field
+//! - [`state`]: the per-container state directory and the OCI state document
+//! - [`container`]: the verbs (create, start, kill, delete, exec, pause, resume, ps)
+//! - [`process`]: the process stages and the sync channel between them
+//! - [`rootfs`]: the mount plan (pure) and its application by fd inside the root
+//! - [`namespaces`]: clone flags, joining by path, id mappings
+//! - [`caps`]: capability names and the five sets
+//! - [`seccomp`]: compiling a spec's seccomp section to BPF and loading it
+//! - [`hooks`]: running OCI hooks with the state on stdin and their timeouts
+//! - [`console`]: pty creation and passing the master over the console socket
+//! - [`sys`]: the only module with `unsafe`: thin syscall wrappers
+
+pub mod caps;
+pub mod seccomp;
