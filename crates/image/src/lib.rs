@@ -6,9 +6,13 @@
 //!
 //! - [`reference`]: image references (`[registry/]name[:tag][@digest]`) normalised as Docker does,
 //!   the sha256 [`Digest`] type and ID-prefix resolution.
+//! - [`content`]: the content store (`content/blobs/sha256/<hex>`, resumable `content/ingest/<ref>/`).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod content;
+mod fsutil;
 pub mod reference;
 
+pub use content::{BlobInfo, ContentError, ContentStore, Writer};
 pub use reference::{resolve_id_prefix, Digest, Reference, ReferenceError};
