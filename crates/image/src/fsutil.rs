@@ -1,5 +1,4 @@
 //! Small file-system helpers shared by the stores: atomic writes and directory fsync.
-#![allow(dead_code)] // used by the image store, next
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

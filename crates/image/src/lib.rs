@@ -7,12 +7,18 @@
 //! - [`reference`]: image references (`[registry/]name[:tag][@digest]`) normalised as Docker does,
 //!   the sha256 [`Digest`] type and ID-prefix resolution.
 //! - [`content`]: the content store (`content/blobs/sha256/<hex>`, resumable `content/ingest/<ref>/`).
+//! - [`manifest`]: OCI / Docker schema2 manifests, indexes, descriptors, media types, chain IDs.
+//! - [`images`]: the [`Image`] record and the [`ImageStore`] (names → image IDs, history, labels).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod content;
 mod fsutil;
+pub mod images;
+pub mod manifest;
 pub mod reference;
 
 pub use content::{BlobInfo, ContentError, ContentStore, Writer};
+pub use images::{HistoryEntry, Image, ImageError, ImageStore, Layer};
+pub use manifest::{chain_ids, Compression, Descriptor, Index, Manifest};
 pub use reference::{resolve_id_prefix, Digest, Reference, ReferenceError};
