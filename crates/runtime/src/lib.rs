@@ -21,3 +21,17 @@
 
 pub mod caps;
 pub mod seccomp;
+pub mod cgroup;
+pub mod container;
+pub mod defaults;
+pub mod error;
+pub mod hooks;
+pub mod lsm;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod sys;
+
+pub use error::{Result, RuntimeError};
