@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::CgroupError;
 use crate::plan::Version;
@@ -28,7 +28,7 @@ const V1_CONTROLLERS: &[&str] = &[
 ];
 
 /// How the host mounts cgroups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LayoutKind {
     /// Only v1 hierarchies.
     V1,
@@ -40,7 +40,7 @@ pub enum LayoutKind {
 }
 
 /// One mounted hierarchy and the caller's place in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hierarchy {
     /// Where it is mounted, e.g. `/sys/fs/cgroup/memory`.
     pub mount_point: PathBuf,
@@ -67,7 +67,7 @@ impl Hierarchy {
 }
 
 /// The cgroup layout of the host as seen by the calling process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     /// v1, hybrid or v2.
     pub kind: LayoutKind,

@@ -52,7 +52,7 @@ pub enum FreezerState {
 }
 
 /// The container's directory in one hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Dir {
     /// v1: the hierarchy's controllers; v2 (and the hybrid unified dir): empty.
     controllers: Vec<String>,
@@ -65,7 +65,11 @@ struct Dir {
 }
 
 /// One container's cgroup, in every hierarchy the host has.
-#[derive(Debug, Clone)]
+///
+/// Serialisable: record it in the container's state at `create` and load it in later
+/// processes (`delete`, `update`, `pause`), as a relative `cgroupsPath` resolves against the
+/// *caller's* cgroup and a later caller may sit elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manager {
     kind: LayoutKind,
     path: CgroupPath,
@@ -545,6 +549,15 @@ mod tests {
             m.dir("memory"),
             Some(Path::new("/sys/fs/cgroup/memory/berth/c1"))
         );
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let l = Layout::parse(MI, PC).unwrap();
+        let m = Manager::new(&l, &CgroupPath::parse("berth/c1").unwrap()).unwrap();
+        let j = serde_json::to_value(&m).unwrap();
+        let back: Manager = serde_json::from_value(j).unwrap();
+        assert_eq!(back, m);
     }
 
     #[test]
