@@ -45,3 +45,78 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     }
     res
 }
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+/// Resolution flags for paths inside a root: never leave it, never follow magic links, and
+/// never follow symlinks at all (a symlink met on the way is an error, `ELOOP`).
+pub(crate) const IN_ROOT_NO_SYMLINKS: ResolveFlags = ResolveFlags::IN_ROOT
+    .union(ResolveFlags::NO_MAGICLINKS)
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_XDEV);
+
+/// Opens a directory of a tree by fd (`O_PATH`), every component checked by the kernel.
+pub(crate) fn open_dir_in(root: impl AsFd, rel: &str) -> io::Result<OwnedFd> {
+    let rel = if rel.is_empty() { "." } else { rel };
+    Ok(rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT_NO_SYMLINKS,
+    )?)
+}
+
+/// Opens a directory for reading (entries, xattrs) by fd, without following a symlink.
+pub(crate) fn open_dir_read<P: rustix::path::Arg>(
+    dirfd: impl AsFd,
+    name: P,
+) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat2(
+        dirfd,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        IN_ROOT_NO_SYMLINKS,
+    )?)
+}
+
+/// Removes `name` in `dirfd` whatever it is; a directory is removed with its contents, walking
+/// by fd and never following a symlink.
+pub(crate) fn remove_at(dirfd: impl AsFd, name: &[u8]) -> io::Result<()> {
+    let dirfd = dirfd.as_fd();
+    match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::ISDIR) | Err(rustix::io::Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let child = rustix::fs::openat(
+        dirfd,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for e in rustix::fs::Dir::read_from(&child)? {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    }
+    for n in names {
+        remove_at(&child, &n)?;
+    }
+    rustix::fs::unlinkat(dirfd, name, AtFlags::REMOVEDIR)?;
+    Ok(())
+}
+
+/// Removes a whole directory tree by path (the path itself is trusted: it is ours).
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}

@@ -9,6 +9,10 @@
 //! - [`content`]: the content store (`content/blobs/sha256/<hex>`, resumable `content/ingest/<ref>/`).
 //! - [`manifest`]: OCI / Docker schema2 manifests, indexes, descriptors, media types, chain IDs.
 //! - [`images`]: the [`Image`] record and the [`ImageStore`] (names → image IDs, history, labels).
+//! - [`unpack`]: the [`LayerUnpacker`]: streaming, digest-checking, hostile-archive-proof layer
+//!   extraction with OCI → overlayfs whiteout conversion.
+//! - [`snapshot`]: the [`Snapshotter`]: layers unpacked once per chain ID and shared, container
+//!   snapshots, overlay mounts, commit, diff, usage.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -17,8 +21,12 @@ mod fsutil;
 pub mod images;
 pub mod manifest;
 pub mod reference;
+pub mod snapshot;
+pub mod unpack;
 
 pub use content::{BlobInfo, ContentError, ContentStore, Writer};
 pub use images::{HistoryEntry, Image, ImageError, ImageStore, Layer};
 pub use manifest::{chain_ids, Compression, Descriptor, Index, Manifest};
 pub use reference::{resolve_id_prefix, Digest, Reference, ReferenceError};
+pub use snapshot::{Kind, LayerSource, Mount, SnapshotError, SnapshotInfo, Snapshotter};
+pub use unpack::{LayerUnpacker, Limits, UnpackError, UnpackStats};
