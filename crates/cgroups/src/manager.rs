@@ -17,7 +17,7 @@ use crate::error::{invalid, CgroupError};
 use crate::fs;
 use crate::layout::{Layout, LayoutKind};
 use crate::path::{CgroupPath, DEFAULT_PARENT};
-use crate::plan::{self, swappable_pair, Plan, Version, Warning, Write};
+use crate::plan::{self, swappable_pair, Controller, Plan, Version, Warning, Write};
 use crate::stats::Stats;
 use crate::{v1, v2};
 
@@ -292,6 +292,18 @@ impl Manager {
                 "not supported by this kernel or not enabled; skipped",
             ));
             return Ok(());
+        }
+        // v2: a controller that the parent did not delegate has no files here.
+        if self.version() == Version::V2
+            && !matches!(w.controller, Controller::Core | Controller::Other(_))
+        {
+            let enabled = fs::read_opt(&dir.join("cgroup.controllers"))?.unwrap_or_default();
+            if !enabled.split_whitespace().any(|c| c == w.controller.name()) {
+                return Err(CgroupError::ControllerMissing {
+                    controller: w.controller.name().to_string(),
+                    file: w.file.clone(),
+                });
+            }
         }
         res
     }

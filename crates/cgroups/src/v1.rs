@@ -218,3 +218,100 @@ pub(crate) fn hugetlb_stats(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path, list: &[(&str, &str)]) {
+        for (name, text) in list {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn stats_from_fixture_files() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        files(
+            d,
+            &[
+                ("cpuacct.usage", "5000\n"),
+                ("cpuacct.usage_percpu", "3000 2000 \n"),
+                ("cpuacct.stat", "user 3\nsystem 1\n"),
+                ("cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 777\n"),
+                ("memory.stat", "cache 10\nrss 20\ninactive_file 5\ntotal_cache 11\ntotal_rss 21\ntotal_inactive_file 6\n"),
+                ("memory.usage_in_bytes", "1000\n"),
+                ("memory.max_usage_in_bytes", "2000\n"),
+                ("memory.limit_in_bytes", "33554432\n"),
+                ("memory.memsw.usage_in_bytes", "1500\n"),
+                ("memory.memsw.limit_in_bytes", "67108864\n"),
+                ("memory.failcnt", "2\n"),
+                ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"),
+                ("pids.current", "4\n"),
+                ("pids.max", "max\n"),
+                ("blkio.throttle.io_service_bytes_recursive", "8:0 Read 4096\n8:0 Write 0\nTotal 4096\n"),
+                ("blkio.throttle.io_serviced_recursive", "8:0 Read 1\nTotal 1\n"),
+                ("hugetlb.2MB.usage_in_bytes", "2097152\n"),
+                ("hugetlb.2MB.max_usage_in_bytes", "4194304\n"),
+                ("hugetlb.2MB.failcnt", "1\n"),
+                ("hugetlb.2MB.limit_in_bytes", "8388608\n"),
+                ("hugetlb.2MB.rsvd.usage_in_bytes", "0\n"),
+                ("freezer.state", "FREEZING\n"),
+            ],
+        );
+        let c = cpu_stats(Some(d), Some(d)).unwrap();
+        assert_eq!(c.usage_total_ns, 5000);
+        assert_eq!(c.usage_per_cpu_ns, [3000, 2000]);
+        assert_eq!(c.usage_user_ns, 30_000_000);
+        assert_eq!(c.usage_system_ns, 10_000_000);
+        assert_eq!(c.throttling.throttled_periods, 4);
+        assert_eq!(c.throttling.throttled_time_ns, 777);
+        let m = memory_stats(d).unwrap();
+        assert_eq!(
+            (m.usage, m.max_usage, m.limit),
+            (1000, Some(2000), Some(32 << 20))
+        );
+        assert_eq!((m.cache, m.rss, m.inactive_file), (11, 21, 6));
+        assert_eq!(m.swap_usage, Some(500));
+        assert_eq!(m.swap_limit, Some(64 << 20));
+        assert_eq!(m.failcnt, 2);
+        assert_eq!(oom_kill_count(d).unwrap(), 3);
+        let p = pids_stats(d).unwrap();
+        assert_eq!((p.current, p.limit), (4, None));
+        let b = blkio_stats(d).unwrap();
+        assert_eq!(b.io_service_bytes.len(), 2);
+        assert_eq!(b.io_serviced[0].value, 1);
+        let h = hugetlb_stats(d).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["2MB"].usage, 2 << 20);
+        assert_eq!(h["2MB"].limit, Some(8 << 20));
+        assert_eq!(freezer_state(d).unwrap(), FreezerState::Freezing);
+    }
+
+    #[test]
+    fn cpuset_is_copied_into_empty_levels() {
+        let t = tempfile::tempdir().unwrap();
+        let a = t.path();
+        files(a, &[("cpuset.cpus", "0-1\n"), ("cpuset.mems", "0\n")]);
+        let leaf = a.join("x/y");
+        std::fs::create_dir_all(&leaf).unwrap();
+        for d in [a.join("x"), leaf.clone()] {
+            files(&d, &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")]);
+        }
+        std::fs::write(a.join("x/cpuset.cpus"), "1\n").unwrap();
+        inherit_cpuset(a, &leaf).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.mems")).unwrap(),
+            "0"
+        );
+        assert_eq!(
+            std::fs::read_to_string(a.join("x/cpuset.cpus")).unwrap(),
+            "1\n"
+        );
+    }
+}

@@ -211,3 +211,52 @@ mod tests {
         assert!(missing_controllers("", "").is_empty());
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+
+    #[test]
+    fn stats_from_fixture_files() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for (name, text) in [
+            ("cpu.stat", "usage_usec 5\nuser_usec 3\nsystem_usec 2\nnr_periods 7\nnr_throttled 1\nthrottled_usec 9\n"),
+            ("memory.current", "1000\n"),
+            ("memory.peak", "3000\n"),
+            ("memory.max", "max\n"),
+            ("memory.stat", "anon 20\nfile 10\ninactive_file 4\n"),
+            ("memory.swap.current", "0\n"),
+            ("memory.swap.max", "0\n"),
+            ("memory.events", "low 0\nhigh 0\nmax 6\noom 2\noom_kill 2\n"),
+            ("pids.current", "3\n"),
+            ("pids.max", "20\n"),
+            ("io.stat", "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n"),
+            ("hugetlb.1GB.current", "0\n"),
+            ("hugetlb.1GB.max", "max\n"),
+            ("hugetlb.1GB.events", "max 0\n"),
+            ("cgroup.freeze", "1\n"),
+            ("cgroup.events", "populated 1\nfrozen 0\n"),
+        ] {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        let c = cpu_stats(d).unwrap();
+        assert_eq!(
+            (c.usage_total_ns, c.usage_user_ns, c.usage_system_ns),
+            (5000, 3000, 2000)
+        );
+        assert_eq!(c.throttling.throttled_time_ns, 9000);
+        let m = memory_stats(d).unwrap();
+        assert_eq!((m.usage, m.max_usage, m.limit), (1000, Some(3000), None));
+        assert_eq!((m.cache, m.rss, m.inactive_file, m.failcnt), (10, 20, 4, 6));
+        assert_eq!((m.swap_usage, m.swap_limit), (Some(0), Some(0)));
+        assert_eq!(oom_kill_count(d).unwrap(), 2);
+        let p = pids_stats(d).unwrap();
+        assert_eq!((p.current, p.limit), (3, Some(20)));
+        let io = io_stats(d).unwrap();
+        assert_eq!(io.io_service_bytes.len(), 3);
+        let h = hugetlb_stats(d).unwrap();
+        assert_eq!(h["1GB"].limit, None);
+        assert_eq!(freezer_state(d).unwrap(), FreezerState::Freezing);
+    }
+}

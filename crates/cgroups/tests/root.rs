@@ -290,6 +290,32 @@ fn updates_and_kernel_errors() {
         .to_string();
     assert!(e.starts_with("cgroup write /"), "{e}");
     assert!(e.contains("500: invalid argument"), "{e}");
+    // Devices: deny all, then the spec's rules in order.
+    let devs = res(json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "r"}
+    ]}));
+    m.apply(&devs).unwrap();
+    if m.version() == Version::V1 {
+        assert_eq!(
+            read(m.dir("devices").unwrap(), "devices.list"),
+            "c 1:3 rwm\nc 1:5 r"
+        );
+    }
+    // A controller the host does not have: the error names it and the file.
+    if m.version() == Version::V1 && m.dir("hugetlb").is_none() {
+        let e = m
+            .apply(&res(
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "cgroup controller hugetlb is not available (needed for hugetlb.2MB.limit_in_bytes)"
+        );
+    }
     // Kernel memory is skipped with a warning.
     let w = m
         .apply(&res(json!({"memory": {"kernel": 1 << 20}})))
