@@ -1,52 +1,127 @@
 //! The runtime's view of a container cgroup, over the `berth-cgroups` manager.
-//! (Temporary: bound to the manager once it lands.)
+//!
+//! A relative `cgroupsPath` is resolved against the cgroups of the process that *created* the
+//! container, so the creator's `/proc/self/cgroup` is persisted with the path: `delete`, `pause`
+//! or `update` run later from another cgroup still find the same directories.
 
-use oci_spec::runtime::LinuxResources;
 use std::path::Path;
 
-use crate::error::Result;
+use berth_cgroups::{CgroupPath, FreezerState, Layout, Manager};
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RuntimeError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Persisted {
+    path: CgroupPath,
+    creator_cgroup: String,
+}
 
 #[derive(Debug, Clone)]
-pub struct Cgroup {}
+pub struct Cgroup {
+    mgr: Manager,
+    persisted: Persisted,
+}
+
+fn cg_err(e: berth_cgroups::CgroupError) -> RuntimeError {
+    RuntimeError::Cgroup(e.to_string())
+}
+
+fn read(p: &str) -> Result<String> {
+    std::fs::read_to_string(p).map_err(|e| RuntimeError::Cgroup(format!("read {p}: {e}")))
+}
 
 impl Cgroup {
-    pub fn create(_path: Option<&Path>, _id: &str, _res: Option<&LinuxResources>) -> Result<Self> {
-        Ok(Cgroup {})
+    /// Create the container's cgroup and apply its resources (nothing is left on failure).
+    pub fn create(path: Option<&Path>, id: &str, res: Option<&LinuxResources>) -> Result<Self> {
+        let creator_cgroup = read("/proc/self/cgroup")?;
+        let path = CgroupPath::from_spec(path, || {
+            CgroupPath::default_for(id).unwrap_or(CgroupPath::Relative(id.into()))
+        })
+        .map_err(|e| RuntimeError::spec("linux.cgroupsPath", e.to_string()))?;
+        let persisted = Persisted {
+            path,
+            creator_cgroup,
+        };
+        let cg = Self::open(&persisted)?;
+        for w in cg.mgr.create().map_err(cg_err)? {
+            eprintln!("warning: {w}");
+        }
+        if let Some(res) = res {
+            match cg.mgr.apply(res) {
+                Ok(warnings) => {
+                    for w in warnings {
+                        eprintln!("warning: {w}");
+                    }
+                }
+                Err(e) => {
+                    let _ = cg.mgr.destroy();
+                    return Err(RuntimeError::spec("linux.resources", e.to_string()));
+                }
+            }
+        }
+        Ok(cg)
     }
+
+    fn open(p: &Persisted) -> Result<Self> {
+        let layout =
+            Layout::parse(&read("/proc/self/mountinfo")?, &p.creator_cgroup).map_err(cg_err)?;
+        let mgr = Manager::new(&layout, &p.path).map_err(cg_err)?;
+        Ok(Cgroup {
+            mgr,
+            persisted: p.clone(),
+        })
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Null
+        serde_json::to_value(&self.persisted).unwrap_or(serde_json::Value::Null)
     }
-    pub fn from_json(_v: Option<&serde_json::Value>) -> Option<Self> {
-        None
+
+    pub fn from_json(v: Option<&serde_json::Value>) -> Option<Self> {
+        let p: Persisted = serde_json::from_value(v?.clone()).ok()?;
+        Self::open(&p).ok()
     }
-    pub fn add_pid(&self, _pid: i32) -> Result<()> {
-        Ok(())
+
+    pub fn manager(&self) -> &Manager {
+        &self.mgr
     }
-    pub fn kill_all(&self, _sig: i32) -> Result<()> {
-        Ok(())
+
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        self.mgr.add_pid(pid).map_err(cg_err)
+    }
+    pub fn kill_all(&self, sig: i32) -> Result<()> {
+        self.mgr.kill_all(sig).map_err(cg_err)
     }
     pub fn destroy(&self) -> Result<()> {
-        Ok(())
+        self.mgr.destroy().map_err(cg_err)
     }
     pub fn freeze(&self) -> Result<()> {
-        Ok(())
+        self.mgr.freeze().map_err(cg_err)
     }
     pub fn thaw(&self) -> Result<()> {
-        Ok(())
+        self.mgr.thaw().map_err(cg_err)
     }
     pub fn is_frozen(&self) -> bool {
-        false
+        matches!(
+            self.mgr.freezer_state(),
+            Ok(FreezerState::Frozen) | Ok(FreezerState::Freezing)
+        )
     }
     pub fn pids(&self) -> Result<Vec<i32>> {
-        Ok(vec![])
+        self.mgr.pids().map_err(cg_err)
     }
-    pub fn update(&self, _res: &LinuxResources) -> Result<Vec<String>> {
-        Ok(vec![])
+    pub fn update(&self, res: &LinuxResources) -> Result<Vec<String>> {
+        self.mgr
+            .apply(res)
+            .map(|w| w.into_iter().map(|w| w.to_string()).collect())
+            .map_err(cg_err)
     }
     pub fn stats(&self) -> Result<serde_json::Value> {
-        Ok(serde_json::Value::Null)
+        let s = self.mgr.stats().map_err(cg_err)?;
+        serde_json::to_value(s).map_err(|e| RuntimeError::Other(e.to_string()))
     }
     pub fn oom_kill_count(&self) -> Result<u64> {
-        Ok(0)
+        self.mgr.oom_kill_count().map_err(cg_err)
     }
 }

@@ -165,10 +165,13 @@ fn create_inner(
     sys::mkfifo(&sys::cpath(&fifo).ctx(String::new)?, 0o600).ctx(|| "create exec fifo".into())?;
 
     // The cgroup exists and is limited before the first instruction of the container runs.
+    let resources = linux
+        .and_then(|l| l.resources().clone())
+        .map(|r| with_default_device_rules(r, spec));
     let cg = Cgroup::create(
         linux.and_then(|l| l.cgroups_path().as_deref()),
         id,
-        linux.and_then(|l| l.resources().as_ref()),
+        resources.as_ref(),
     )?;
     cleanup.cgroup = Some(cg.clone());
 
@@ -205,6 +208,7 @@ fn create_inner(
         new_user: ns.new_user,
         new_uts: ns.has(LinuxNamespaceType::Uts),
         new_mnt: ns.clone_flags & libc::CLONE_NEWNS != 0,
+        new_cgroupns: ns.clone_flags & libc::CLONE_NEWCGROUP != 0,
         root_mapped: namespaces::is_mapped(&uid_maps, 0) && namespaces::is_mapped(&gid_maps, 0),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
@@ -231,7 +235,9 @@ fn create_inner(
     };
 
     let (parent_sock, child_sock) = sys::seqpacket_pair().ctx(|| "socketpair".into())?;
-    let pid = match sys::clone_fork(ns.clone_flags).ctx(|| "clone container init".into())? {
+    let pid = match sys::clone_fork(ns.clone_flags & !libc::CLONE_NEWCGROUP)
+        .ctx(|| "clone container init".into())?
+    {
         Forked::Child => {
             drop(parent_sock);
             process::init_main(cfg, child_sock)
@@ -301,6 +307,58 @@ fn create_inner(
         write_pid_file(p, pid)?;
     }
     Ok(Created { pid })
+}
+
+/// runc's rule: the devices the runtime itself creates (and those of `linux.devices`) stay
+/// usable whatever the spec's device cgroup rules deny; their allow rules come last.
+pub fn with_default_device_rules(
+    mut res: oci_spec::runtime::LinuxResources,
+    spec: &Spec,
+) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType as T};
+    let Some(mut rules) = res.devices().clone() else {
+        return res;
+    };
+    let rule = |typ: T, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    rules.push(rule(T::C, None, None, "m"));
+    rules.push(rule(T::B, None, None, "m"));
+    for (ma, mi) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(rule(T::C, Some(ma), Some(mi), "rwm"));
+    }
+    rules.push(rule(T::C, Some(136), None, "rwm"));
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let typ = match d.typ() {
+            T::B => T::B,
+            T::P => continue,
+            _ => T::C,
+        };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    res.set_devices(Some(rules));
+    res
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {

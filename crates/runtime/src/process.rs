@@ -187,6 +187,9 @@ pub struct InitConfig {
     pub new_user: bool,
     pub new_uts: bool,
     pub new_mnt: bool,
+    /// Unshared after the caller has placed INIT in its cgroup, so the namespace's root is the
+    /// container's cgroup.
+    pub new_cgroupns: bool,
     pub root_mapped: bool,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
@@ -250,6 +253,12 @@ fn init_setup(cfg: &InitConfig, sync: BorrowedFd<'_>) -> Result<Never> {
     for (nstype, fd) in &cfg.joins {
         sys::setns(fd.as_fd(), *nstype).ctx(|| format!("join namespace {nstype:#x}"))?;
     }
+    // Our cgroups as the host sees them (for the cgroup mount), before a new cgroupns hides it.
+    let own_cgroup =
+        std::fs::read_to_string("/proc/self/cgroup").ctx(|| "read /proc/self/cgroup".into())?;
+    if cfg.new_cgroupns {
+        sys::unshare(libc::CLONE_NEWCGROUP).ctx(|| "create cgroup namespace".into())?;
+    }
     if let Some(h) = &cfg.hostname {
         if !cfg.new_uts {
             return Err(RuntimeError::Setup(
@@ -285,6 +294,7 @@ fn init_setup(cfg: &InitConfig, sync: BorrowedFd<'_>) -> Result<Never> {
     };
     let actx = rootfs::ApplyCtx {
         in_userns: cfg.new_user,
+        own_cgroup: &own_cgroup,
         mount_label: cfg.mount_label.as_deref(),
     };
     let root = rootfs::prepare(&cfg.rootfs, &actx)?;

@@ -462,6 +462,8 @@ fn verified_dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 #[derive(Debug)]
 pub struct ApplyCtx<'a> {
     pub in_userns: bool,
+    /// `/proc/self/cgroup` of INIT as the host sees it.
+    pub own_cgroup: &'a str,
     /// Process label for mounts (SELinux), unused when absent.
     pub mount_label: Option<&'a str>,
 }
@@ -668,20 +670,18 @@ fn mount_one(root: BorrowedFd<'_>, step: &MountStep, ctx: &ApplyCtx<'_>) -> Resu
                     .ctx(|| "set propagation".into())?;
             }
         }
-        MountKind::Cgroup => mount_cgroup(root, step)?,
+        MountKind::Cgroup => mount_cgroup(root, step, ctx.own_cgroup)?,
     }
     Ok(())
 }
 
 /// `cgroup` mounts: cgroup2 where the host is unified, else a tmpfs with each v1 hierarchy
 /// bound from the container's own cgroup (read-only unless the options say rw).
-fn mount_cgroup(root: BorrowedFd<'_>, step: &MountStep) -> Result<()> {
+fn mount_cgroup(root: BorrowedFd<'_>, step: &MountStep, own: &str) -> Result<()> {
     let target = ensure_in_root(root, &step.dest, false).ctx(String::new)?;
     let ro = step.opts.flags & libc::MS_RDONLY != 0;
     let base_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo".into())?;
-    let own =
-        std::fs::read_to_string("/proc/self/cgroup").ctx(|| "read /proc/self/cgroup".into())?;
     let unified_root = mounts.lines().any(|l| {
         let f: Vec<&str> = l.split(' ').collect();
         f.get(4) == Some(&"/sys/fs/cgroup") && l.contains(" - cgroup2 ")
