@@ -303,7 +303,7 @@ impl fmt::Display for DeviceRule {
     }
 }
 
-/// The result of [`plan`]: writes in order, warnings, and the device rules.
+/// The result of [`plan()`]: writes in order, warnings, and the device rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Writes, in the order to apply them.
