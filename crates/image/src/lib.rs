@@ -13,6 +13,7 @@
 //!   extraction with OCI → overlayfs whiteout conversion.
 //! - [`snapshot`]: the [`Snapshotter`]: layers unpacked once per chain ID and shared, container
 //!   snapshots, overlay mounts, commit, diff, usage.
+//! - [`pack`]: directory → tar stream by fd (overlay whiteouts → OCI), used by commit and export.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -20,6 +21,7 @@ pub mod content;
 mod fsutil;
 pub mod images;
 pub mod manifest;
+pub mod pack;
 pub mod reference;
 pub mod snapshot;
 pub mod unpack;
@@ -28,5 +30,8 @@ pub use content::{BlobInfo, ContentError, ContentStore, Writer};
 pub use images::{HistoryEntry, Image, ImageError, ImageStore, Layer};
 pub use manifest::{chain_ids, Compression, Descriptor, Index, Manifest};
 pub use reference::{resolve_id_prefix, Digest, Reference, ReferenceError};
-pub use snapshot::{Kind, LayerSource, Mount, SnapshotError, SnapshotInfo, Snapshotter};
+pub use snapshot::{
+    Change, ChangeKind, CommitInfo, Kind, LayerSource, Mount, SnapshotError, SnapshotInfo,
+    Snapshotter, Usage,
+};
 pub use unpack::{LayerUnpacker, Limits, UnpackError, UnpackStats};

@@ -22,6 +22,7 @@ use crate::content::{ContentError, ContentStore};
 use crate::fsutil::{fsync_dir, remove_tree, unique_name, write_atomic};
 use crate::images::Layer;
 use crate::manifest::chain_ids;
+use crate::pack::{tar_dir, Whiteouts};
 use crate::reference::Digest;
 use crate::unpack::{LayerUnpacker, UnpackError, UnpackStats};
 
@@ -112,6 +113,118 @@ pub struct Mount {
     pub source: PathBuf,
     /// Mount options (`lowerdir=…`, `upperdir=…`, `workdir=…`, `index=off`, `ro`, `rbind`).
     pub options: Vec<String>,
+    /// When set, relative paths in `options` are relative to this directory: the runtime must
+    /// mount from there (chdir first, as Docker's overlay2 does for very deep stacks). Only used
+    /// when even absolute short links would not fit the kernel's one-page option limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+}
+
+impl Mount {
+    /// The options joined as mount(2) data.
+    pub fn data(&self) -> String {
+        self.options.join(",")
+    }
+}
+
+/// The kernel's limit on mount(2) data: one page, NUL included.
+pub const MOUNT_DATA_MAX: usize = 4095;
+
+/// Plans an overlay mount (a pure function): `lowers` top first, as (full path, short path
+/// relative to the snapshotter root). Tries absolute full paths, then absolute short links, then
+/// relative short links with `cwd` set to `root`.
+pub fn plan_overlay(
+    root: &Path,
+    lowers: &[(PathBuf, String)],
+    upper: Option<(&Path, &Path)>,
+) -> Result<Mount, String> {
+    let tail: Vec<String> = match upper {
+        Some((u, w)) => vec![
+            format!("upperdir={}", u.display()),
+            format!("workdir={}", w.display()),
+            "index=off".into(),
+        ],
+        None => vec!["index=off".into()],
+    };
+    let build = |paths: Vec<String>, cwd: Option<PathBuf>| {
+        let mut options = vec![format!("lowerdir={}", paths.join(":"))];
+        options.extend(tail.iter().cloned());
+        Mount {
+            kind: "overlay".into(),
+            source: PathBuf::from("overlay"),
+            options,
+            cwd,
+        }
+    };
+    let full = build(
+        lowers
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect(),
+        None,
+    );
+    if full.data().len() <= MOUNT_DATA_MAX {
+        return Ok(full);
+    }
+    let short = build(
+        lowers
+            .iter()
+            .map(|(_, s)| root.join(s).display().to_string())
+            .collect(),
+        None,
+    );
+    if short.data().len() <= MOUNT_DATA_MAX {
+        return Ok(short);
+    }
+    let rel = build(
+        lowers.iter().map(|(_, s)| s.clone()).collect(),
+        Some(root.to_path_buf()),
+    );
+    if rel.data().len() <= MOUNT_DATA_MAX {
+        return Ok(rel);
+    }
+    Err(format!(
+        "{} layers do not fit in one overlay mount",
+        lowers.len()
+    ))
+}
+
+/// A change of a container's filesystem, as `docker diff` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ChangeKind {
+    /// `C`: the path exists in the image and was changed.
+    Modified,
+    /// `A`: the path is new.
+    Added,
+    /// `D`: the path was deleted.
+    Deleted,
+}
+
+/// One changed path (absolute, inside the container).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Change {
+    /// The path, starting with `/`.
+    pub path: String,
+    /// What happened to it.
+    pub kind: ChangeKind,
+}
+
+/// Disk usage of one snapshot's own files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Bytes of content (regular files, hardlinks counted once, plus symlink targets).
+    pub size: u64,
+    /// Number of inodes.
+    pub inodes: u64,
+}
+
+/// The layer a commit produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// sha256 of the tar written.
+    pub diff_id: Digest,
+    /// Its size.
+    pub size: u64,
 }
 
 /// The snapshotter. Safe to share between threads.
@@ -396,5 +509,401 @@ impl Snapshotter {
             }
         }
         Ok(n)
+    }
+
+    /// The IDs of a committed snapshot and its ancestors, top first.
+    fn stack(&self, top: &str) -> Result<Vec<String>, SnapshotError> {
+        let mut out = Vec::new();
+        let mut cur = Some(top.to_owned());
+        while let Some(id) = cur {
+            let i = self.info(&id)?;
+            if i.kind != Kind::Committed {
+                return Err(SnapshotError::Conflict {
+                    id,
+                    reason: "is not a committed layer".into(),
+                });
+            }
+            if out.len() > 500 {
+                return Err(SnapshotError::Conflict {
+                    id,
+                    reason: "parent chain too long".into(),
+                });
+            }
+            out.push(id);
+            cur = i.parent;
+        }
+        Ok(out)
+    }
+
+    fn create(
+        &self,
+        key: &str,
+        kind: Kind,
+        parent: Option<&str>,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        if !valid_key(key) || Digest::from_hex(key).is_ok() {
+            return Err(SnapshotError::InvalidKey(key.into()));
+        }
+        if let Some(p) = parent {
+            self.stack(p)?;
+        }
+        let _g = self.guard();
+        if self.root.join(key).exists() {
+            return Err(SnapshotError::Exists(key.into()));
+        }
+        let staging = self.root.join(unique_name(".staging-"));
+        let info = SnapshotInfo {
+            schema_version: SCHEMA_VERSION,
+            id: key.into(),
+            kind,
+            parent: parent.map(str::to_owned),
+            diff_id: None,
+            unpacked_size: 0,
+            tar_size: 0,
+            link: short_link(key),
+        };
+        let res = (|| {
+            fs::create_dir(&staging).map_err(io_err(key, "create"))?;
+            if kind == Kind::Active {
+                fs::create_dir(staging.join("fs")).map_err(io_err(key, "create upper"))?;
+                fs::create_dir(staging.join("work")).map_err(io_err(key, "create work"))?;
+            }
+            self.write_meta(&staging, &info)?;
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &staging,
+                rustix::fs::CWD,
+                self.root.join(key),
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => Ok(()),
+                Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {
+                    Err(SnapshotError::Exists(key.into()))
+                }
+                Err(e) => Err(io_err(key, "rename into place")(e.into())),
+            }
+        })();
+        if res.is_err() {
+            let _ = remove_tree(&staging);
+        }
+        res?;
+        if kind == Kind::Active {
+            self.make_link(key, &info.link)?;
+        }
+        Ok(info)
+    }
+
+    /// Creates the writable snapshot `key` over the committed stack `parent` (top chain ID hex,
+    /// or none for an empty rootfs) and returns the mounts that assemble it.
+    pub fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, SnapshotError> {
+        self.create(key, Kind::Active, parent)?;
+        self.mounts(key)
+    }
+
+    /// Creates the read-only view `key` of the committed stack `parent` and returns its mounts.
+    pub fn view(&self, key: &str, parent: &str) -> Result<Vec<Mount>, SnapshotError> {
+        self.create(key, Kind::View, Some(parent))?;
+        self.mounts(key)
+    }
+
+    /// The mounts of a snapshot (computed, not performed).
+    pub fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
+        let info = self.info(key)?;
+        let lowers = match &info.parent {
+            Some(p) => self.stack(p)?,
+            None => Vec::new(),
+        };
+        let conflict = |reason: String| SnapshotError::Conflict {
+            id: key.into(),
+            reason,
+        };
+        let lower_paths: Vec<(PathBuf, String)> = lowers
+            .iter()
+            .map(|id| Ok((self.fs_path(id), format!("l/{}", self.info(id)?.link))))
+            .collect::<Result<_, SnapshotError>>()?;
+        let bind = |src: PathBuf, ro: bool| {
+            let mut options = vec!["rbind".to_owned()];
+            options.push(if ro { "ro" } else { "rw" }.to_owned());
+            vec![Mount {
+                kind: "bind".into(),
+                source: src,
+                options,
+                cwd: None,
+            }]
+        };
+        match info.kind {
+            Kind::Committed => Ok(bind(self.fs_path(key), true)),
+            Kind::View => {
+                if lower_paths.len() == 1 {
+                    return Ok(bind(lower_paths[0].0.clone(), true));
+                }
+                Ok(vec![
+                    plan_overlay(&self.root, &lower_paths, None).map_err(conflict)?
+                ])
+            }
+            Kind::Active => {
+                if lower_paths.is_empty() {
+                    return Ok(bind(self.fs_path(key), false));
+                }
+                let upper = self.fs_path(key);
+                let work = self.root.join(key).join("work");
+                Ok(vec![plan_overlay(
+                    &self.root,
+                    &lower_paths,
+                    Some((&upper, &work)),
+                )
+                .map_err(conflict)?])
+            }
+        }
+    }
+
+    /// Writes the changes of the active snapshot `key` (its upper dir) as an OCI layer tar to
+    /// `w`: overlay whiteouts become `.wh.` entries, opaque directories `.wh..wh..opq`.
+    pub fn commit<W: io::Write>(&self, key: &str, w: W) -> Result<CommitInfo, SnapshotError> {
+        let info = self.info(key)?;
+        if info.kind != Kind::Active {
+            return Err(SnapshotError::Conflict {
+                id: key.into(),
+                reason: "is not an active snapshot".into(),
+            });
+        }
+        let root = fs::File::open(self.fs_path(key)).map_err(io_err(key, "open upper"))?;
+        let (diff_id, size) = tar_dir(std::os::fd::AsFd::as_fd(&root), Whiteouts::ToOci, w)
+            .map_err(io_err(key, "commit"))?;
+        Ok(CommitInfo { diff_id, size })
+    }
+
+    /// The changes of the active snapshot `key` against its parent stack, sorted by path.
+    pub fn diff(&self, key: &str) -> Result<Vec<Change>, SnapshotError> {
+        let info = self.info(key)?;
+        if info.kind != Kind::Active {
+            return Err(SnapshotError::Conflict {
+                id: key.into(),
+                reason: "is not an active snapshot".into(),
+            });
+        }
+        let lowers: Vec<fs::File> = match &info.parent {
+            Some(p) => self
+                .stack(p)?
+                .iter()
+                .map(|id| fs::File::open(self.fs_path(id)).map_err(io_err(id, "open layer")))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let upper = fs::File::open(self.fs_path(key)).map_err(io_err(key, "open upper"))?;
+        let mut out = Vec::new();
+        diff_walk(std::os::fd::AsFd::as_fd(&upper), b"", &lowers, &mut out)
+            .map_err(io_err(key, "diff"))?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Disk usage of the snapshot's own directory (for `docker system df`, `ps --size`).
+    pub fn usage(&self, id: &str) -> Result<Usage, SnapshotError> {
+        self.info(id)?;
+        let root = fs::File::open(self.fs_path(id)).map_err(io_err(id, "open"))?;
+        let mut u = Usage::default();
+        let mut seen = std::collections::HashSet::new();
+        usage_walk(std::os::fd::AsFd::as_fd(&root), &mut u, &mut seen)
+            .map_err(io_err(id, "usage"))?;
+        Ok(u)
+    }
+}
+
+fn read_names(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    for e in rustix::fs::Dir::read_from(fd)? {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    }
+    Ok(names)
+}
+
+fn open_sub(fd: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    Ok(rustix::fs::openat(
+        fd,
+        name,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
+/// Whether `rel` exists in the merged view of `lowers` (top first): the first layer that has
+/// it decides (a whiteout there means deleted); an opaque parent hides the layers below.
+fn in_lowers(lowers: &[fs::File], rel: &[u8]) -> bool {
+    use rustix::fs::{AtFlags, FileType};
+    let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&b""[..], rel),
+    };
+    for l in lowers {
+        let p = if parent.is_empty() {
+            rustix::fs::openat2(
+                l,
+                ".",
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+                crate::fsutil::IN_ROOT_NO_SYMLINKS,
+            )
+        } else {
+            rustix::fs::openat2(
+                l,
+                parent,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+                crate::fsutil::IN_ROOT_NO_SYMLINKS,
+            )
+        };
+        let Ok(p) = p else { continue };
+        match rustix::fs::statat(&p, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => {
+                return !(FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                    && st.st_rdev == 0);
+            }
+            Err(_) => {
+                let mut v = [0u8; 2];
+                if matches!(rustix::fs::fgetxattr(&p, crate::unpack::OVERLAY_OPAQUE_XATTR, &mut v[..]), Ok(1) if v[0] == b'y')
+                {
+                    return false;
+                }
+            }
+        }
+    }
+    false
+}
+
+fn diff_walk(
+    fd: std::os::fd::BorrowedFd<'_>,
+    prefix: &[u8],
+    lowers: &[fs::File],
+    out: &mut Vec<Change>,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, FileType};
+    for name in read_names(fd)? {
+        let mut rel = prefix.to_vec();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(&name);
+        let Ok(st) = rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        let ft = FileType::from_raw_mode(st.st_mode);
+        let path = format!("/{}", String::from_utf8_lossy(&rel));
+        if ft == FileType::CharacterDevice && st.st_rdev == 0 {
+            if in_lowers(lowers, &rel) {
+                out.push(Change {
+                    path,
+                    kind: ChangeKind::Deleted,
+                });
+            }
+            continue;
+        }
+        let kind = if in_lowers(lowers, &rel) {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        out.push(Change { path, kind });
+        if ft == FileType::Directory {
+            let sub = open_sub(fd, &name)?;
+            if kind == ChangeKind::Added {
+                // Everything below a new directory is new.
+                diff_walk(std::os::fd::AsFd::as_fd(&sub), &rel, &[], out)?;
+            } else {
+                let mut v = [0u8; 2];
+                let opaque = matches!(rustix::fs::fgetxattr(&sub, crate::unpack::OVERLAY_OPAQUE_XATTR, &mut v[..]), Ok(1) if v[0] == b'y');
+                diff_walk(
+                    std::os::fd::AsFd::as_fd(&sub),
+                    &rel,
+                    if opaque { &[] } else { lowers },
+                    out,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn usage_walk(
+    fd: std::os::fd::BorrowedFd<'_>,
+    u: &mut Usage,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, FileType};
+    for name in read_names(fd)? {
+        let Ok(st) = rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if !seen.insert((st.st_dev, st.st_ino)) {
+            continue;
+        }
+        u.inodes += 1;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                let sub = open_sub(fd, &name)?;
+                usage_walk(std::os::fd::AsFd::as_fd(&sub), u, seen)?;
+            }
+            FileType::RegularFile | FileType::Symlink => u.size += st.st_size as u64,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_plan_tiers() {
+        let root = Path::new("/var/lib/berth/snapshots");
+        let lowers = |n: usize| -> Vec<(PathBuf, String)> {
+            (0..n)
+                .map(|i| {
+                    (
+                        root.join(format!("{i:064}")).join("fs"),
+                        format!("l/{}", short_link(&i.to_string())),
+                    )
+                })
+                .collect()
+        };
+        let up = (Path::new("/u"), Path::new("/w"));
+        let m = plan_overlay(root, &lowers(2), Some(up)).unwrap();
+        assert_eq!(
+            m.options[0],
+            format!(
+                "lowerdir={}/{:064}/fs:{}/{:064}/fs",
+                root.display(),
+                0,
+                root.display(),
+                1
+            )
+        );
+        assert_eq!(&m.options[1..], ["upperdir=/u", "workdir=/w", "index=off"]);
+        assert_eq!(m.cwd, None);
+        let m = plan_overlay(root, &lowers(50), Some(up)).unwrap();
+        assert!(
+            m.options[0].starts_with("lowerdir=/var/lib/berth/snapshots/l/"),
+            "{}",
+            m.options[0]
+        );
+        assert_eq!(m.cwd, None);
+        let m = plan_overlay(root, &lowers(100), Some(up)).unwrap();
+        assert!(m.options[0].starts_with("lowerdir=l/"));
+        assert_eq!(m.cwd.as_deref(), Some(root));
+        assert!(plan_overlay(root, &lowers(200), Some(up)).is_err());
+        assert_eq!(short_link("a").len(), 26);
+        assert!(!valid_key("l") && !valid_key(".x") && !valid_key("a/b") && valid_key("abc-1_2.3"));
     }
 }
