@@ -5,6 +5,9 @@
 //! [`load`] runs in the child: one plain `seccomp(SECCOMP_SET_MODE_FILTER)` syscall, no
 //! libseccomp, no allocation, so it is safe between fork and exec.
 //!
+//! [`compile_cached`] keeps compiled programs in a directory of the runtime, keyed by the whole
+//! spec, for processes that compile the same profile again and again (`berth-runc create`).
+//!
 //! # Semantics (as runc)
 //! - Actions: `SCMP_ACT_KILL` is `KILL_THREAD`; `ERRNO` and `TRACE` return `errnoRet`, EPERM when
 //!   absent; the default action uses `defaultErrnoRet` the same way.
@@ -38,7 +41,10 @@ use oci_spec::runtime::{
     LinuxSyscall,
 };
 
+mod cache;
 mod sys;
+
+pub use cache::compile_cached;
 
 /// Errors of this module. Messages name the spec field, e.g.
 /// `linux.seccomp.syscalls[2].args[0].index: 7 is out of range (0-5)`.
