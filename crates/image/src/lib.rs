@@ -14,9 +14,14 @@
 //! - [`snapshot`]: the [`Snapshotter`]: layers unpacked once per chain ID and shared, container
 //!   snapshots, overlay mounts, commit, diff, usage.
 //! - [`pack`]: directory → tar stream by fd (overlay whiteouts → OCI), used by commit and export.
+//! - [`archive`]: `load` (docker-archive, OCI layout archives), `save` (docker-archive + OCI index),
+//!   `import` (rootfs tarball + Dockerfile changes) and `export` (directory → tar).
+//!
+//! [`ImageRoot`] opens all three stores below one data root.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod archive;
 pub mod content;
 mod fsutil;
 pub mod images;
@@ -26,6 +31,7 @@ pub mod reference;
 pub mod snapshot;
 pub mod unpack;
 
+pub use archive::{ArchiveError, ImportOptions, Loaded, Progress, Stores};
 pub use content::{BlobInfo, ContentError, ContentStore, Writer};
 pub use images::{HistoryEntry, Image, ImageError, ImageStore, Layer};
 pub use manifest::{chain_ids, Compression, Descriptor, Index, Manifest};
@@ -35,3 +41,59 @@ pub use snapshot::{
     Snapshotter, Usage,
 };
 pub use unpack::{LayerUnpacker, Limits, UnpackError, UnpackStats};
+
+/// The image side of a data root: `<root>/content`, `<root>/images`, `<root>/snapshots`.
+#[derive(Debug)]
+pub struct ImageRoot {
+    /// Blobs.
+    pub content: ContentStore,
+    /// Image metadata and names.
+    pub images: ImageStore,
+    /// Unpacked layers and container snapshots.
+    pub snapshots: Snapshotter,
+}
+
+/// Errors opening an [`ImageRoot`].
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    /// Content store.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// Image store.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Snapshotter.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+impl ImageRoot {
+    /// Opens (creating) the stores below `root` with default unpack limits.
+    pub fn open(root: impl AsRef<std::path::Path>) -> Result<ImageRoot, RootError> {
+        ImageRoot::open_with(root, LayerUnpacker::default())
+    }
+
+    /// Opens (creating) the stores below `root` with this unpacker.
+    pub fn open_with(
+        root: impl AsRef<std::path::Path>,
+        unpacker: LayerUnpacker,
+    ) -> Result<ImageRoot, RootError> {
+        let root = root.as_ref();
+        let content = ContentStore::open(root.join("content"))?;
+        let images = ImageStore::open(root.join("images"), content.clone())?;
+        let snapshots = Snapshotter::open(root.join("snapshots"), unpacker)?;
+        Ok(ImageRoot {
+            content,
+            images,
+            snapshots,
+        })
+    }
+
+    /// The stores as archive operations take them.
+    pub fn stores(&self) -> Stores<'_> {
+        Stores {
+            images: &self.images,
+            snapshots: &self.snapshots,
+        }
+    }
+}

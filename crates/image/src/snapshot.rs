@@ -372,19 +372,43 @@ impl Snapshotter {
         diff_id: &Digest,
         r: R,
     ) -> Result<SnapshotInfo, SnapshotError> {
-        let id = chain_id.hex().to_owned();
-        if let Ok(i) = self.info(&id) {
+        if let Ok(i) = self.info(chain_id.hex()) {
             return Ok(i);
         }
+        self.unpack_staged(parent, Some(diff_id), &diff_id.to_string(), r)
+    }
+
+    /// Unpacks a layer whose diff ID is not known in advance (`docker import`): the chain ID
+    /// is computed from the diff ID found while unpacking.
+    pub fn unpack_new_layer<R: Read>(
+        &self,
+        parent: Option<&Digest>,
+        name: &str,
+        r: R,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        self.unpack_staged(parent, None, name, r)
+    }
+
+    fn unpack_staged<R: Read>(
+        &self,
+        parent: Option<&Digest>,
+        diff_id: Option<&Digest>,
+        name: &str,
+        r: R,
+    ) -> Result<SnapshotInfo, SnapshotError> {
         let staging = self.root.join(unique_name(".staging-"));
         let res = (|| {
-            fs::create_dir(&staging).map_err(io_err(&id, "create staging"))?;
-            let stats: UnpackStats = self.unpacker.unpack(
-                &diff_id.to_string(),
-                r,
-                Some(diff_id),
-                &staging.join("fs"),
-            )?;
+            fs::create_dir(&staging).map_err(io_err(name, "create staging"))?;
+            let stats: UnpackStats = self
+                .unpacker
+                .unpack(name, r, diff_id, &staging.join("fs"))?;
+            let chain = match parent {
+                None => stats.diff_id.clone(),
+                Some(p) => chain_ids(&[p.clone(), stats.diff_id.clone()])
+                    .pop()
+                    .unwrap_or_else(|| p.clone()),
+            };
+            let id = chain.hex().to_owned();
             let info = SnapshotInfo {
                 schema_version: SCHEMA_VERSION,
                 id: id.clone(),
