@@ -170,6 +170,16 @@ pub fn store_image(
     layer_blobs: &[(Digest, String)],
     names: &[Reference],
 ) -> Result<Loaded, ArchiveError> {
+    let _g = st.images.gc_read();
+    store_image_locked(st, config, layer_blobs, names)
+}
+
+fn store_image_locked(
+    st: Stores<'_>,
+    config: &[u8],
+    layer_blobs: &[(Digest, String)],
+    names: &[Reference],
+) -> Result<Loaded, ArchiveError> {
     let content = st.images.content();
     let cinfo = content.write_blob(config)?;
     let cfg = parse_config(&cinfo.digest, config)?;
@@ -377,7 +387,7 @@ pub fn load<R: Read>(
                         .map_err(|e| ArchiveError::Invalid(format!("repo tag {t:?}: {e}")))?,
                 );
             }
-            let loaded = store_image(st, &config, &layers, &names)?;
+            let loaded = store_image_locked(st, &config, &layers, &names)?;
             progress(Progress::Image {
                 id: loaded.image.id.clone(),
                 names: names.clone(),
@@ -455,7 +465,7 @@ pub fn load<R: Read>(
                         }
                     }
                     let names: Vec<Reference> = name.into_iter().collect();
-                    let loaded = store_image(st, &config, &layers, &names)?;
+                    let loaded = store_image_locked(st, &config, &layers, &names)?;
                     progress(Progress::Image {
                         id: loaded.image.id.clone(),
                         names: names.clone(),
@@ -701,6 +711,7 @@ pub struct ImportOptions {
 /// Imports a rootfs tarball (tar, tar+gzip or tar+zstd) as a one-layer image. The stream is
 /// stored as the layer blob as it comes and unpacked from the store.
 pub fn import<R: Read>(st: Stores<'_>, r: R, opts: &ImportOptions) -> Result<Loaded, ArchiveError> {
+    let _g = st.images.gc_read();
     let content = st.images.content();
     // Parse the changes first: a bad change must not leave a layer behind.
     let mut config = json!({});
@@ -747,7 +758,7 @@ pub fn import<R: Read>(st: Stores<'_>, r: R, opts: &ImportOptions) -> Result<Loa
     });
     let bytes = serde_json::to_vec(&cfg).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     let names: Vec<Reference> = opts.reference.iter().cloned().collect();
-    store_image(st, &bytes, &[(blob.digest, mt)], &names)
+    store_image_locked(st, &bytes, &[(blob.digest, mt)], &names)
 }
 
 fn unique() -> u64 {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
@@ -212,6 +212,9 @@ pub struct ImageStore {
     file: PathBuf,
     content: ContentStore,
     db: Mutex<Db>,
+    /// Writers of new content (load, import, pull) hold it shared; garbage collection holds it
+    /// exclusively, so it never deletes a blob whose image is not recorded yet.
+    gc: RwLock<()>,
 }
 
 impl ImageStore {
@@ -250,7 +253,18 @@ impl ImageStore {
             file,
             content,
             db: Mutex::new(db),
+            gc: RwLock::new(()),
         })
+    }
+
+    /// Held while adding content that is not yet referenced by an image record (see `gc`).
+    pub fn gc_read(&self) -> RwLockReadGuard<'_, ()> {
+        self.gc.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Held by garbage collection.
+    pub fn gc_write(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gc.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The content store behind the images.

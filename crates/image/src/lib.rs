@@ -16,6 +16,7 @@
 //! - [`pack`]: directory → tar stream by fd (overlay whiteouts → OCI), used by commit and export.
 //! - [`archive`]: `load` (docker-archive, OCI layout archives), `save` (docker-archive + OCI index),
 //!   `import` (rootfs tarball + Dockerfile changes) and `export` (directory → tar).
+//! - [`gc`]: untag / remove / prune with computed snapshot reference counts, and `verify`.
 //!
 //! [`ImageRoot`] opens all three stores below one data root.
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@
 pub mod archive;
 pub mod content;
 mod fsutil;
+pub mod gc;
 pub mod images;
 pub mod manifest;
 pub mod pack;
@@ -33,6 +35,7 @@ pub mod unpack;
 
 pub use archive::{ArchiveError, ImportOptions, Loaded, Progress, Stores};
 pub use content::{BlobInfo, ContentError, ContentStore, Writer};
+pub use gc::{GcError, RemoveReport, VerifyReport};
 pub use images::{HistoryEntry, Image, ImageError, ImageStore, Layer};
 pub use manifest::{chain_ids, Compression, Descriptor, Index, Manifest};
 pub use reference::{resolve_id_prefix, Digest, Reference, ReferenceError};
