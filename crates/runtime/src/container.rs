@@ -835,18 +835,33 @@ pub fn wait_exit(pid: i32) -> Result<i32> {
     }
 }
 
+/// What `exec`'s flags change in the container's own process.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOverrides {
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries replacing same-named ones.
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// uid, gid, additional gids.
+    pub user: Option<(u32, u32, Vec<u32>)>,
+    pub tty: bool,
+    /// Capability names added to bounding, effective and permitted.
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+}
+
 /// Build a process for `exec` from command-line pieces over the container's own process.
-pub fn exec_process_from_config(
-    root: &Path,
-    id: &str,
-    args: Vec<String>,
-    env: Vec<String>,
-    cwd: Option<PathBuf>,
-    user: Option<(u32, u32, Vec<u32>)>,
-    tty: bool,
-    caps: Vec<String>,
-    no_new_privs: bool,
-) -> Result<Process> {
+pub fn exec_process_from_config(root: &Path, id: &str, o: ExecOverrides) -> Result<Process> {
+    let ExecOverrides {
+        args,
+        env,
+        cwd,
+        user,
+        tty,
+        caps,
+        no_new_privs,
+    } = o;
     let sd = StateDir::new(root, id)?;
     let spec = sd.load_config()?;
     let mut p = spec.process().clone().unwrap_or_default();
@@ -935,28 +950,6 @@ pub fn pidfd(pid: i32) -> Result<OwnedFd> {
     sys::pidfd_open(pid).ctx(|| format!("pidfd_open {pid}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_parse_like_runc() {
-        assert_eq!(parse_signal("KILL").ok(), Some(libc::SIGKILL));
-        assert_eq!(parse_signal("SIGTERM").ok(), Some(libc::SIGTERM));
-        assert_eq!(parse_signal("9").ok(), Some(9));
-        assert_eq!(parse_signal("sigusr1").ok(), Some(libc::SIGUSR1));
-        assert_eq!(parse_signal("RTMIN+1").ok(), Some(libc::SIGRTMIN() + 1));
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
-    }
-
-    #[test]
-    fn raw_fd_helper_is_stable() {
-        let f = std::fs::File::open("/").unwrap_or_else(|e| panic!("{e}"));
-        assert!(f.as_raw_fd() >= 0);
-    }
-}
-
 /// `update`: apply new resources to a running container; returns warnings.
 pub fn update(
     root: &Path,
@@ -986,4 +979,20 @@ pub fn oom_count(root: &Path, id: &str) -> Result<u64> {
     let cg = Cgroup::from_json(saved.cgroup.as_ref())
         .ok_or_else(|| RuntimeError::Cgroup("container has no cgroup".into()))?;
     cg.oom_kill_count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_runc() {
+        assert_eq!(parse_signal("KILL").ok(), Some(libc::SIGKILL));
+        assert_eq!(parse_signal("SIGTERM").ok(), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("9").ok(), Some(9));
+        assert_eq!(parse_signal("sigusr1").ok(), Some(libc::SIGUSR1));
+        assert_eq!(parse_signal("RTMIN+1").ok(), Some(libc::SIGRTMIN() + 1));
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
 }

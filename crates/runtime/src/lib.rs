@@ -20,7 +20,6 @@
 //! - [`sys`]: the only module with `unsafe`: thin syscall wrappers
 
 pub mod caps;
-pub mod seccomp;
 pub mod cgroup;
 pub mod container;
 pub mod defaults;
@@ -30,6 +29,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;

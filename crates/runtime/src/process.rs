@@ -159,7 +159,7 @@ impl ProcessConfig {
 
 fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> u32 {
     use oci_spec::runtime::PosixRlimitType as R;
-    (match t {
+    match t {
         R::RlimitCpu => libc::RLIMIT_CPU,
         R::RlimitFsize => libc::RLIMIT_FSIZE,
         R::RlimitData => libc::RLIMIT_DATA,
@@ -176,7 +176,7 @@ fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> u32 {
         R::RlimitNice => libc::RLIMIT_NICE,
         R::RlimitRtprio => libc::RLIMIT_RTPRIO,
         R::RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as u32
+    }
 }
 
 /// Everything INIT needs.

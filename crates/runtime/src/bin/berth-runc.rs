@@ -469,13 +469,15 @@ fn exec(root: &std::path::Path, a: ExecArgs) -> anyhow::Result<i32> {
             container::exec_process_from_config(
                 root,
                 &a.id,
-                a.command.clone(),
-                a.env.clone(),
-                a.cwd.clone(),
-                user,
-                a.tty,
-                a.cap.clone(),
-                a.no_new_privs,
+                container::ExecOverrides {
+                    args: a.command.clone(),
+                    env: a.env.clone(),
+                    cwd: a.cwd.clone(),
+                    user,
+                    tty: a.tty,
+                    caps: a.cap.clone(),
+                    no_new_privs: a.no_new_privs,
+                },
             )?
         }
     };
@@ -536,7 +538,7 @@ fn update(root: &std::path::Path, a: UpdateArgs) -> anyhow::Result<()> {
         }
         None => Default::default(),
     };
-    let mut mem = res.memory().clone().unwrap_or_default();
+    let mut mem = res.memory().unwrap_or_default();
     let mut mem_set = res.memory().is_some();
     if let Some(m) = &a.memory {
         mem.set_limit(Some(parse_bytes(m)?));
