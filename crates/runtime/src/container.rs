@@ -162,12 +162,27 @@ fn create_inner(
     )
     .ctx(|| "save config".into())?;
     let fifo = sd.fifo();
-    sys::mkfifo(&sys::cpath(&fifo).ctx(String::new)?, 0o600).ctx(|| "create exec fifo".into())?;
+    // 0622 like runc: INIT reopens it for writing after dropping to the container's user (and
+    // possibly inside a user namespace); only this fd, opened here, leads to it.
+    sys::mkfifo(&sys::cpath(&fifo).ctx(String::new)?, 0o622).ctx(|| "create exec fifo".into())?;
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .ctx(|| "chmod exec fifo".into())?;
+    let fifo_fd: OwnedFd = rustix::fs::open(
+        &fifo,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+    .ctx(|| format!("open {}", fifo.display()))?;
 
     // The cgroup exists and is limited before the first instruction of the container runs.
-    let resources = linux
-        .and_then(|l| l.resources().clone())
-        .map(|r| with_default_device_rules(r, spec));
+    // Like runc, every container gets a device allow-list, whether or not the spec has one.
+    let resources = Some(with_default_device_rules(
+        linux
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default(),
+        spec,
+    ));
     let cg = Cgroup::create(
         linux.and_then(|l| l.cgroups_path().as_deref()),
         id,
@@ -228,7 +243,7 @@ fn create_inner(
             .and_then(|h| h.start_container().clone())
             .unwrap_or_default(),
         want_runtime_hooks: !runtime_hooks.is_empty(),
-        fifo: Some(fifo),
+        fifo: Some(fifo_fd),
         console_socket,
         mount_label: linux.and_then(|l| l.mount_label().clone()),
         hook_state: hook_state(id, Status::Created, 0, bundle, spec),
@@ -316,9 +331,8 @@ pub fn with_default_device_rules(
     spec: &Spec,
 ) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType as T};
-    let Some(mut rules) = res.devices().clone() else {
-        return res;
-    };
+    // The cgroup plan starts from "deny all"; the spec's rules, then the defaults, follow.
+    let mut rules = res.devices().clone().unwrap_or_default();
     let rule = |typ: T, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(true);

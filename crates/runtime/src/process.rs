@@ -198,8 +198,9 @@ pub struct InitConfig {
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
     pub want_runtime_hooks: bool,
-    /// The exec FIFO (create/start); `None` executes at once.
-    pub fifo: Option<PathBuf>,
+    /// The exec FIFO (create/start), opened `O_PATH` by the runtime before the clone (INIT may
+    /// not be able to reach the state directory); `None` executes at once.
+    pub fifo: Option<OwnedFd>,
     pub console_socket: Option<OwnedFd>,
     pub mount_label: Option<String>,
     /// State JSON for hooks run by the child.
@@ -224,9 +225,20 @@ pub fn init_main(cfg: InitConfig, sync: OwnedFd) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = send(sync.as_fd(), &Msg::Error(e.to_string()));
+    if READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
+        // The runtime that created us is gone: the container's stderr is the only witness.
+        let _ = rustix::io::write(
+            rustix::stdio::stderr(),
+            format!("berth-runc: container init: {e}\n").as_bytes(),
+        );
+    } else {
+        let _ = send(sync.as_fd(), &Msg::Error(e.to_string()));
+    }
     sys::exit_now(1)
 }
+
+/// Set once INIT has told the runtime it is ready: later failures have no one to report to.
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn wait_for(sync: BorrowedFd<'_>, want: Msg) -> Result<()> {
     match recv(sync)? {
@@ -284,14 +296,7 @@ fn init_setup(cfg: &InitConfig, sync: BorrowedFd<'_>) -> Result<Never> {
         ));
     }
     sys::umask(0);
-    let fifo = match &cfg.fifo {
-        Some(p) => Some(
-            rustix::fs::open(p, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
-                .ctx(|| format!("open {}", p.display()))?,
-        ),
-        None => None,
-    };
+    let fifo = cfg.fifo.as_ref();
     let actx = rootfs::ApplyCtx {
         in_userns: cfg.new_user,
         own_cgroup: &own_cgroup,
@@ -325,10 +330,11 @@ fn init_setup(cfg: &InitConfig, sync: BorrowedFd<'_>) -> Result<Never> {
     let exe = finalize_process(&cfg.process, console.as_ref())?;
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0);
     send(sync, &Msg::Ready)?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(fifo) = fifo {
         // Blocks until `start` opens the FIFO for reading.
         let w = rustix::fs::open(
-            sys::fd_path(&fifo).as_c_str(),
+            sys::fd_path(fifo).as_c_str(),
             OFlags::WRONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )

@@ -546,10 +546,16 @@ fn mount_one(root: BorrowedFd<'_>, step: &MountStep, ctx: &ApplyCtx<'_>) -> Resu
             IN_ROOT | ResolveFlags::NO_SYMLINKS,
         ) {
             Ok(fd) if !is_dir(fd.as_fd()).ctx(String::new)? => {
+                let st = rustix::fs::fstat(&fd).map_err(errno).ctx(String::new)?;
+                let what = if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    "is a symlink; refusing to mount through it"
+                } else {
+                    "is not a directory"
+                };
                 return Err(RuntimeError::Setup(format!(
-                    "mount destination /{} is not a directory",
+                    "mount destination /{} {what}",
                     step.dest.display()
-                )))
+                )));
             }
             Err(rustix::io::Errno::LOOP) => {
                 return Err(RuntimeError::Setup(format!(
