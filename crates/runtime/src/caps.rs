@@ -257,6 +257,19 @@ impl CapSets {
     ///
     /// oci-spec rejects unknown names when the spec is parsed, so this does not fail today; the
     /// `Result` is kept for names that oci-spec may pass through in future.
+    /// Remove from the ambient set what the kernel would refuse to raise (not both permitted
+    /// and inheritable) and return those names. runc ignores them with a warning, and its own
+    /// `runc spec` lists ambient capabilities without inheritable ones, so failing would break
+    /// every bundle made that way.
+    pub fn drop_unraisable_ambient(&mut self) -> Vec<String> {
+        let bad = self.ambient & !(self.permitted & self.inheritable);
+        self.ambient &= !bad;
+        (0..64)
+            .filter(|c| bad & (1u64 << c) != 0)
+            .map(|c| CapName(c).to_string())
+            .collect()
+    }
+
     pub fn from_spec(c: &LinuxCapabilities) -> Result<CapSets, CapsError> {
         let limit = all_mask();
         let mask = |set: &Option<Capabilities>| -> u64 {
@@ -530,6 +543,21 @@ mod tests {
         assert!(parse_status("CapInh:\t0\n").is_err());
         let cur = current().expect("reads /proc/self/status");
         assert_eq!(cur.effective & !cur.permitted, 0);
+    }
+
+    #[test]
+    fn ambient_without_inheritable_is_dropped_and_named() {
+        // `runc spec`'s default: ambient listed, inheritable not.
+        let mut sets = CapSets {
+            bounding: 0x2000_0420,
+            effective: 0x2000_0420,
+            permitted: 0x2000_0420,
+            inheritable: 0x400,
+            ambient: 0x2000_0420,
+        };
+        let dropped = sets.drop_unraisable_ambient();
+        assert_eq!(sets.ambient, 0x400);
+        assert_eq!(dropped, ["CAP_KILL", "CAP_AUDIT_WRITE"]);
     }
 
     #[test]

@@ -119,11 +119,18 @@ impl ProcessConfig {
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(DEFAULT_PATH)
             .to_string();
-        let caps = match p.capabilities() {
+        let mut caps = match p.capabilities() {
             Some(c) => CapSets::from_spec(c)
                 .map_err(|e| RuntimeError::spec("process.capabilities", e.to_string()))?,
             None => CapSets::default(),
         };
+        let ignored = caps.drop_unraisable_ambient();
+        if !ignored.is_empty() {
+            eprintln!(
+                "warning: ignoring ambient capabilities not also inheritable and permitted: {}",
+                ignored.join(", ")
+            );
+        }
         let rlimits = p
             .rlimits()
             .iter()
