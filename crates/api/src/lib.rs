@@ -33,6 +33,9 @@ pub mod system;
 pub mod version;
 pub mod volume;
 
+#[cfg(test)]
+mod testutil;
+
 pub use container::IdResponse;
 pub use error::ErrorResponse;
 pub use filters::{FilterError, Filters};

@@ -170,12 +170,12 @@ pub struct HealthcheckResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct GraphDriverData {
+    /// Driver data (written first, as Go's generated struct orders it).
+    #[serde(deserialize_with = "null_default")]
+    pub data: BTreeMap<String, String>,
     /// Driver name (`overlay2`).
     #[serde(deserialize_with = "null_default")]
     pub name: String,
-    /// Driver data.
-    #[serde(deserialize_with = "null_default")]
-    pub data: BTreeMap<String, String>,
 }
 
 /// A mount as inspect and `ps` show it (moby `types.MountPoint`).
