@@ -1,0 +1,691 @@
+//! The monitor: creates the container, serves `ctl.sock` and the attach sockets, reaps, and
+//! records the exit.
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use berth_runtime::container;
+use berth_runtime::sys;
+use berth_shim::protocol::{self, stream};
+use berth_shim::{AttachHello, ExecSpec, ExitInfo, Request, Response, Task};
+
+use crate::io::{pump, Hub, JsonLog, Stdin};
+use crate::rootfs;
+
+/// Shared between the serving threads and the reaper.
+#[derive(Debug)]
+struct Shared {
+    task: Task,
+    dir: PathBuf,
+    init_pid: i32,
+    hub: Arc<Hub>,
+    stdin: Arc<Stdin>,
+    master: Option<File>,
+    exit: Mutex<Option<ExitInfo>>,
+    exit_cv: Condvar,
+    /// Exit statuses reaped but not yet claimed, by pid.
+    reaped: Mutex<HashMap<i32, i32>>,
+    reaped_cv: Condvar,
+    execs: Mutex<HashMap<String, Arc<Exec>>>,
+    /// Connections blocked in `wait` (the shim lingers until they are answered).
+    waiting: Mutex<usize>,
+}
+
+#[derive(Debug)]
+struct Exec {
+    spec: ExecSpec,
+    hub: Arc<Hub>,
+    stdin: Arc<Stdin>,
+    state: Mutex<ExecState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ExecState {
+    /// The process's side of its stdio until it starts.
+    child_stdio: Option<[File; 3]>,
+    /// Our side of its stdout/stderr until it starts.
+    our_out: Option<(File, File)>,
+    console: Option<PathBuf>,
+    master: Option<File>,
+    pid: Option<i32>,
+    started: bool,
+    exit: Option<ExitInfo>,
+}
+
+/// A created container and its sockets.
+#[derive(Debug)]
+pub struct Monitor {
+    shared: Arc<Shared>,
+    rootfs: PathBuf,
+    pumps: Vec<JoinHandle<()>>,
+    ctl: UnixListener,
+    attach: UnixListener,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn pipe() -> Result<(File, File), String> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("pipe: {e}"))?;
+    Ok((File::from(r), File::from(w)))
+}
+
+fn null() -> Result<File, String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))
+}
+
+fn listen(path: &Path) -> Result<UnixListener, String> {
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    Ok(l)
+}
+
+/// Accept one console connection and receive the pty master the runtime sends over it.
+fn accept_master(l: UnixListener) -> JoinHandle<Option<File>> {
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().ok()?;
+        let fd = OwnedFd::from(s);
+        let mut buf = [0u8; 4096];
+        let (_, master) = sys::recv_fd(std::os::fd::AsFd::as_fd(&fd), &mut buf).ok()?;
+        master.map(File::from)
+    })
+}
+
+impl Monitor {
+    /// Mount the rootfs and create the container (its process waits at the exec FIFO).
+    pub fn setup(dir: PathBuf, task: Task) -> Result<Monitor, String> {
+        let rootfs = rootfs::root_path(&task.bundle)?;
+        if !task.rootfs.is_empty() {
+            rootfs::mount_all(&rootfs, &task.rootfs)?;
+        }
+        match Self::create(dir, task, &rootfs) {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                rootfs::unmount_all(&rootfs);
+                Err(e)
+            }
+        }
+    }
+
+    fn create(dir: PathBuf, task: Task, rootfs: &Path) -> Result<Monitor, String> {
+        let log = match &task.log {
+            Some(l) => Some(JsonLog::open(l).map_err(|e| format!("open log: {e}"))?),
+            None => None,
+        };
+        let hub = Arc::new(Hub::new(task.tty, log));
+        let mut console = None;
+        let mut master_thread = None;
+        // The container's stdio, and ours.
+        let (child_in, child_out, child_err, our_in, our_out, our_err);
+        if task.tty {
+            let path = dir.join("console.sock");
+            master_thread = Some(accept_master(listen(&path)?));
+            console = Some(path);
+            (child_in, child_out, child_err) = (null()?, null()?, null()?);
+            (our_in, our_out, our_err) = (None, None, None);
+        } else {
+            let (r, w) = pipe()?;
+            (child_out, our_out) = (w, Some(r));
+            let (r, w) = pipe()?;
+            (child_err, our_err) = (w, Some(r));
+            if task.open_stdin {
+                let (r, w) = pipe()?;
+                (child_in, our_in) = (r, Some(w));
+            } else {
+                (child_in, our_in) = (null()?, None);
+            }
+        }
+        // The runtime gives INIT the caller's fds 0-2: put the container's there for the call.
+        let saved: Vec<OwnedFd> = [
+            rustix::stdio::stdin(),
+            rustix::stdio::stdout(),
+            rustix::stdio::stderr(),
+        ]
+        .into_iter()
+        .filter_map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 10).ok())
+        .collect();
+        if saved.len() != 3 {
+            return Err("cannot save the shim's stdio".into());
+        }
+        let set = |a: &File, b: &File, c: &File| {
+            let _ = rustix::stdio::dup2_stdin(a);
+            let _ = rustix::stdio::dup2_stdout(b);
+            let _ = rustix::stdio::dup2_stderr(c);
+        };
+        set(&child_in, &child_out, &child_err);
+        let opts = container::CreateOpts {
+            bundle: task.bundle.clone(),
+            pid_file: None,
+            console_socket: console.clone(),
+            no_pivot: false,
+            preserve_fds: 0,
+        };
+        let created = container::create(&task.runtime_root, &task.id, &opts);
+        let _ = rustix::stdio::dup2_stdin(&saved[0]);
+        let _ = rustix::stdio::dup2_stdout(&saved[1]);
+        let _ = rustix::stdio::dup2_stderr(&saved[2]);
+        drop((child_in, child_out, child_err));
+        let created = created.map_err(|e| e.to_string())?;
+        let master = match master_thread {
+            Some(t) => {
+                let m = t.join().ok().flatten();
+                if let Some(p) = &console {
+                    let _ = std::fs::remove_file(p);
+                }
+                if m.is_none() {
+                    let _ = container::delete(&task.runtime_root, &task.id, true);
+                    return Err("the runtime sent no terminal".into());
+                }
+                m
+            }
+            None => None,
+        };
+        let mut pumps = Vec::new();
+        if let Some(m) = &master {
+            let r = m.try_clone().map_err(|e| format!("dup master: {e}"))?;
+            pumps.push(pump(r, stream::STDOUT, hub.clone()));
+        }
+        if let Some(o) = our_out {
+            pumps.push(pump(o, stream::STDOUT, hub.clone()));
+        }
+        if let Some(e) = our_err {
+            pumps.push(pump(e, stream::STDERR, hub.clone()));
+        }
+        let stdin_w = match (&master, our_in) {
+            (Some(m), _) if task.open_stdin => {
+                Some(m.try_clone().map_err(|e| format!("dup master: {e}"))?)
+            }
+            (_, w) => w,
+        };
+        let ctl = listen(&dir.join(protocol::CTL_SOCK))?;
+        let attach = listen(&dir.join(protocol::ATTACH_SOCK))?;
+        let stdin = Stdin::new(stdin_w, task.stdin_once);
+        Ok(Monitor {
+            shared: Arc::new(Shared {
+                init_pid: created.pid,
+                task,
+                dir,
+                hub,
+                stdin,
+                master,
+                exit: Mutex::new(None),
+                exit_cv: Condvar::new(),
+                reaped: Mutex::new(HashMap::new()),
+                reaped_cv: Condvar::new(),
+                execs: Mutex::new(HashMap::new()),
+                waiting: Mutex::new(0),
+            }),
+            rootfs: rootfs.to_path_buf(),
+            pumps,
+            ctl,
+            attach,
+        })
+    }
+
+    pub fn init_pid(&self) -> i32 {
+        self.shared.init_pid
+    }
+
+    /// Serve until the container has exited and been cleaned up; then exit the process.
+    pub fn run(self) -> ! {
+        let Monitor {
+            shared,
+            rootfs,
+            pumps,
+            ctl,
+            attach,
+        } = self;
+        {
+            let sh = shared.clone();
+            std::thread::spawn(move || {
+                for c in ctl.incoming().flatten() {
+                    let sh = sh.clone();
+                    std::thread::spawn(move || serve_ctl(&sh, c));
+                }
+            });
+        }
+        {
+            let sh = shared.clone();
+            std::thread::spawn(move || {
+                for c in attach.incoming().flatten() {
+                    accept_attach(c, &sh.hub, &sh.stdin);
+                }
+            });
+        }
+        // Reap everything (we are the subreaper); INIT's end ends the shim.
+        let init_status = loop {
+            match sys::waitpid(-1, 0) {
+                Ok(Some((pid, status))) if pid == shared.init_pid => break status,
+                Ok(Some((pid, status))) => {
+                    if let Ok(mut r) = shared.reaped.lock() {
+                        r.insert(pid, status);
+                    }
+                    shared.reaped_cv.notify_all();
+                }
+                Ok(None) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let finished_at_ns = now_ns();
+        let t = &shared.task;
+        let oom_killed = container::oom_count(&t.runtime_root, &t.id)
+            .map(|n| n > 0)
+            .unwrap_or(false);
+        // Output still in the pipes belongs before the exit (processes outside a private pid
+        // namespace may hold them open: do not wait for those forever).
+        join_within(pumps, Duration::from_secs(5));
+        shared.hub.close();
+        shared.stdin.close();
+        let info = ExitInfo {
+            code: sys::exit_code(init_status),
+            finished_at_ns,
+            oom_killed,
+        };
+        let _ = berth_runtime::state::write_atomic(
+            &shared.dir.join(protocol::EXIT_FILE),
+            &serde_json::to_vec(&info).unwrap_or_default(),
+        );
+        if let Err(e) = container::delete(&t.runtime_root, &t.id, true) {
+            eprintln!("delete container: {e}");
+        }
+        rootfs::unmount_all(&rootfs);
+        if let Ok(mut x) = shared.exit.lock() {
+            *x = Some(info);
+        }
+        shared.exit_cv.notify_all();
+        // Give blocked `wait` callers the answer before the sockets go.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && shared.waiting.lock().map(|w| *w).unwrap_or(0) > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for name in [protocol::CTL_SOCK, protocol::ATTACH_SOCK] {
+            let _ = std::fs::remove_file(shared.dir.join(name));
+        }
+        std::process::exit(0)
+    }
+}
+
+fn join_within(handles: Vec<JoinHandle<()>>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    for h in handles {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// An attach connection: its hello line, then output to it and input from it.
+fn accept_attach(c: UnixStream, hub: &Arc<Hub>, stdin: &Arc<Stdin>) {
+    let mut r = BufReader::new(match c.try_clone() {
+        Ok(x) => x,
+        Err(_) => return,
+    });
+    let mut line = String::new();
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    let _ = c.set_read_timeout(None);
+    let hello: AttachHello = serde_json::from_str(&line).unwrap_or_default();
+    if hello.stdout || hello.stderr {
+        if let Ok(w) = c.try_clone() {
+            hub.add(w, hello);
+        }
+    }
+    if hello.stdin && stdin.is_open() {
+        // Bytes the BufReader already holds are lost only if the client sent input together
+        // with its hello line; the client protocol sends the hello alone first.
+        stdin.feed_from(c);
+    }
+}
+
+fn serve_ctl(sh: &Arc<Shared>, c: UnixStream) {
+    let mut line = String::new();
+    let Ok(rc) = c.try_clone() else { return };
+    if BufReader::new(rc).read_line(&mut line).is_err() {
+        return;
+    }
+    let resp = match serde_json::from_str::<Request>(&line) {
+        Ok(req) => handle(sh, req),
+        Err(e) => Response::err(format!("bad request: {e}")),
+    };
+    let mut text = serde_json::to_vec(&resp).unwrap_or_default();
+    text.push(b'\n');
+    let mut c = c;
+    let _ = c.write_all(&text);
+}
+
+fn handle(sh: &Arc<Shared>, req: Request) -> Response {
+    let (root, id) = (&sh.task.runtime_root, sh.task.id.as_str());
+    let ok = Response::default;
+    let r = |x: Result<(), berth_runtime::error::RuntimeError>| match x {
+        Ok(()) => ok(),
+        Err(e) => Response::err(e),
+    };
+    match req {
+        Request::Status => match container::oci_state(root, id) {
+            Ok(s) => Response {
+                pid: Some(sh.init_pid),
+                status: serde_json::to_value(&s)
+                    .ok()
+                    .and_then(|v| v["status"].as_str().map(String::from)),
+                ..ok()
+            },
+            Err(e) => Response::err(e),
+        },
+        Request::Start => r(container::start(root, id)),
+        Request::Kill { signal, all } => r(container::kill(root, id, signal, all)),
+        Request::Pause => r(container::pause(root, id)),
+        Request::Resume => r(container::resume(root, id)),
+        Request::Pids => match container::pids(root, id) {
+            Ok(p) => Response {
+                pids: Some(p),
+                ..ok()
+            },
+            Err(e) => Response::err(e),
+        },
+        Request::Stats => match container::stats(root, id) {
+            Ok(v) => Response {
+                value: Some(v),
+                ..ok()
+            },
+            Err(e) => Response::err(e),
+        },
+        Request::Update { resources } => {
+            match serde_json::from_value::<oci_spec::runtime::LinuxResources>(resources) {
+                Ok(res) => match container::update(root, id, &res) {
+                    Ok(w) => Response {
+                        warnings: w,
+                        ..ok()
+                    },
+                    Err(e) => Response::err(e),
+                },
+                Err(e) => Response::err(format!("resources: {e}")),
+            }
+        }
+        Request::Resize {
+            height,
+            width,
+            exec,
+        } => {
+            let ws = rustix::termios::Winsize {
+                ws_row: height,
+                ws_col: width,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let res = match exec {
+                None => sh
+                    .master
+                    .as_ref()
+                    .map(|m| rustix::termios::tcsetwinsize(m, ws)),
+                Some(x) => {
+                    let e = sh.execs.lock().ok().and_then(|m| m.get(&x).cloned());
+                    let st = e.as_ref().and_then(|e| e.state.lock().ok());
+                    st.and_then(|s| {
+                        s.master
+                            .as_ref()
+                            .map(|m| rustix::termios::tcsetwinsize(m, ws))
+                    })
+                }
+            };
+            match res {
+                Some(Ok(())) => ok(),
+                Some(Err(e)) => Response::err(format!("resize: {e}")),
+                None => Response::err("the process has no terminal"),
+            }
+        }
+        Request::Wait => {
+            if let Ok(mut w) = sh.waiting.lock() {
+                *w += 1;
+            }
+            let mut g = match sh.exit.lock() {
+                Ok(g) => g,
+                Err(_) => return Response::err("shim state poisoned"),
+            };
+            while g.is_none() {
+                g = match sh.exit_cv.wait(g) {
+                    Ok(g) => g,
+                    Err(_) => return Response::err("shim state poisoned"),
+                };
+            }
+            let exit = *g;
+            drop(g);
+            if let Ok(mut w) = sh.waiting.lock() {
+                *w = w.saturating_sub(1);
+            }
+            Response { exit, ..ok() }
+        }
+        Request::ExecPrepare { exec } => match exec_prepare(sh, *exec) {
+            Ok(()) => ok(),
+            Err(e) => Response::err(e),
+        },
+        Request::ExecStart { id: x } => match exec_start(sh, &x) {
+            Ok(pid) => Response {
+                pid: Some(pid),
+                ..ok()
+            },
+            Err(e) => Response::err(e),
+        },
+        Request::ExecWait { id: x } => {
+            let Some(e) = sh.execs.lock().ok().and_then(|m| m.get(&x).cloned()) else {
+                return Response::err(format!("no such exec: {x}"));
+            };
+            let Ok(mut st) = e.state.lock() else {
+                return Response::err("shim state poisoned");
+            };
+            while st.exit.is_none() {
+                st = match e.cv.wait(st) {
+                    Ok(s) => s,
+                    Err(_) => return Response::err("shim state poisoned"),
+                };
+            }
+            Response {
+                exit: st.exit,
+                pid: st.pid,
+                ..ok()
+            }
+        }
+    }
+}
+
+fn exec_prepare(sh: &Arc<Shared>, spec: ExecSpec) -> Result<(), String> {
+    if spec.id.is_empty() || !spec.id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("bad exec id {:?}", spec.id));
+    }
+    let tty = spec.process.terminal().unwrap_or(false);
+    let mut st = ExecState::default();
+    let mut stdin_w = None;
+    if tty {
+        st.console = Some(sh.dir.join(format!("exec-{}.console", spec.id)));
+        st.child_stdio = Some([null()?, null()?, null()?]);
+    } else {
+        let (or, ow) = pipe()?;
+        let (er, ew) = pipe()?;
+        let cin = if spec.open_stdin {
+            let (r, w) = pipe()?;
+            stdin_w = Some(w);
+            r
+        } else {
+            null()?
+        };
+        st.child_stdio = Some([cin, ow, ew]);
+        st.our_out = Some((or, er));
+    }
+    let l = listen(&sh.dir.join(protocol::exec_sock(&spec.id)))?;
+    let e = Arc::new(Exec {
+        hub: Arc::new(Hub::new(tty, None)),
+        stdin: if tty && spec.open_stdin {
+            Stdin::pending(true)
+        } else {
+            Stdin::new(stdin_w, true)
+        },
+        spec,
+        state: Mutex::new(st),
+        cv: Condvar::new(),
+    });
+    {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                accept_attach(c, &e.hub, &e.stdin);
+            }
+        });
+    }
+    sh.execs
+        .lock()
+        .map_err(|_| "shim state poisoned".to_string())?
+        .insert(e.spec.id.clone(), e);
+    Ok(())
+}
+
+/// Wait for the reaper to hand over `pid`'s status.
+fn claim(sh: &Shared, pid: i32) -> i32 {
+    let Ok(mut r) = sh.reaped.lock() else {
+        return -1;
+    };
+    loop {
+        if let Some(s) = r.remove(&pid) {
+            return s;
+        }
+        r = match sh.reaped_cv.wait(r) {
+            Ok(r) => r,
+            Err(_) => return -1,
+        };
+    }
+}
+
+fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
+    let e = sh
+        .execs
+        .lock()
+        .ok()
+        .and_then(|m| m.get(x).cloned())
+        .ok_or_else(|| format!("no such exec: {x}"))?;
+    let (stdio, console, our_out) = {
+        let mut st = e.state.lock().map_err(|_| "shim state poisoned")?;
+        if st.started {
+            return Err(format!("exec {x} has already started"));
+        }
+        st.started = true;
+        (st.child_stdio.take(), st.console.clone(), st.our_out.take())
+    };
+    let [cin, cout, cerr] = stdio.ok_or("exec has no stdio")?;
+    let pfile = sh.dir.join(format!("exec-{x}.json"));
+    let result = sh.dir.join(format!("exec-{x}.result"));
+    berth_runtime::state::write_atomic(
+        &pfile,
+        &serde_json::to_vec(&e.spec.process).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let master_thread = match &console {
+        Some(p) => Some(accept_master(listen(p)?)),
+        None => None,
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("shim binary: {e}"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("exec-helper")
+        .arg(&sh.task.runtime_root)
+        .arg(&sh.task.id)
+        .arg(&pfile)
+        .arg(&result);
+    if let Some(c) = &console {
+        cmd.arg(c);
+    }
+    let child = cmd
+        .stdin(cin)
+        .stdout(cout)
+        .stderr(cerr)
+        .spawn()
+        .map_err(|e| format!("run exec helper: {e}"))?;
+    let helper = child.id() as i32;
+    drop(cmd);
+    // The reaper collects the helper; its answer is in the result file.
+    let _ = claim(sh, helper);
+    let answer: serde_json::Value = std::fs::read(&result)
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default();
+    let _ = std::fs::remove_file(&pfile);
+    let _ = std::fs::remove_file(&result);
+    let master = master_thread.and_then(|t| t.join().ok().flatten());
+    if let Some(c) = &console {
+        let _ = std::fs::remove_file(c);
+    }
+    let Some(pid) = answer["pid"].as_i64().map(|p| p as i32) else {
+        let msg = answer["error"]
+            .as_str()
+            .unwrap_or("exec failed")
+            .to_string();
+        finish_exec(&e, None, 126, Vec::new());
+        return Err(msg);
+    };
+    let mut pumps = Vec::new();
+    if let Some(m) = &master {
+        if let Ok(r) = m.try_clone() {
+            pumps.push(pump(r, stream::STDOUT, e.hub.clone()));
+        }
+        if e.spec.open_stdin {
+            // Input of a tty exec goes through its pty.
+            if let Ok(w) = m.try_clone() {
+                e.stdin.set(w);
+            }
+        }
+    }
+    if let Some((o, er)) = our_out {
+        pumps.push(pump(o, stream::STDOUT, e.hub.clone()));
+        pumps.push(pump(er, stream::STDERR, e.hub.clone()));
+    }
+    if let Ok(mut st) = e.state.lock() {
+        st.pid = Some(pid);
+        if st.master.is_none() {
+            st.master = master;
+        }
+    }
+    let sh2 = sh.clone();
+    let e2 = e.clone();
+    std::thread::spawn(move || {
+        let status = claim(&sh2, pid);
+        finish_exec(&e2, Some(pid), sys::exit_code(status), pumps);
+    });
+    Ok(pid)
+}
+
+fn finish_exec(e: &Arc<Exec>, pid: Option<i32>, code: i32, pumps: Vec<JoinHandle<()>>) {
+    join_within(pumps, Duration::from_secs(5));
+    e.hub.close();
+    e.stdin.close();
+    if let Ok(mut st) = e.state.lock() {
+        st.exit = Some(ExitInfo {
+            code,
+            finished_at_ns: now_ns(),
+            oom_killed: false,
+        });
+        if pid.is_some() {
+            st.pid = pid;
+        }
+    }
+    e.cv.notify_all();
+}
