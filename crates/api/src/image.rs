@@ -370,3 +370,150 @@ pub struct ErrorDetail {
     )]
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{compact, fixture};
+
+    #[test]
+    fn inspect_matches_dockerd_byte_for_byte() {
+        let text = fixture!("image_inspect_busybox.json");
+        let img: ImageInspect = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&img).unwrap(), compact(text));
+        assert_eq!(img.config.cmd, Some(vec!["sh".into()]));
+        assert_eq!(img.config.labels, None);
+        assert_eq!(img.root_fs.layers.len(), 1);
+    }
+
+    #[test]
+    fn default_inspect_has_zero_last_tag_time() {
+        let v = serde_json::to_value(ImageInspect::default()).unwrap();
+        assert_eq!(v["Metadata"]["LastTagTime"], ZERO_TIME);
+        assert!(v.get("Variant").is_none() && v.get("OsVersion").is_none());
+        assert_eq!(v["RootFS"], serde_json::json!({"Type": ""}));
+    }
+
+    #[test]
+    fn summary_writes_every_key() {
+        let s = ImageSummary {
+            containers: -1,
+            created: 1670462420,
+            id: "sha256:beae".into(),
+            repo_tags: vec!["busybox:latest".into()],
+            shared_size: -1,
+            size: 4864055,
+            virtual_size: 4864055,
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"Containers":-1,"Created":1670462420,"Id":"sha256:beae","Labels":{},"ParentId":"","RepoDigests":[],"RepoTags":["busybox:latest"],"SharedSize":-1,"Size":4864055,"VirtualSize":4864055}"#
+        );
+        // dockerd writes null labels and tags for some images; they read as empty.
+        let s: ImageSummary =
+            serde_json::from_str(r#"{"Id":"x","Labels":null,"RepoTags":null,"RepoDigests":null}"#)
+                .unwrap();
+        assert!(s.labels.is_empty() && s.repo_tags.is_empty());
+    }
+
+    #[test]
+    fn history_delete_prune() {
+        let h = vec![
+            HistoryItem {
+                id: "sha256:beae".into(),
+                created: 1670462420,
+                created_by: "/bin/sh -c #(nop)  CMD [\"sh\"]".into(),
+                tags: Some(vec!["busybox:latest".into()]),
+                size: 0,
+                comment: String::new(),
+            },
+            HistoryItem {
+                id: "<missing>".into(),
+                created: 1670462420,
+                created_by: "/bin/sh -c #(nop) ADD file:abc in / ".into(),
+                tags: None,
+                size: 4864055,
+                comment: String::new(),
+            },
+        ];
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            r#"[{"Id":"sha256:beae","Created":1670462420,"CreatedBy":"/bin/sh -c #(nop)  CMD [\"sh\"]","Tags":["busybox:latest"],"Size":0,"Comment":""},{"Id":"<missing>","Created":1670462420,"CreatedBy":"/bin/sh -c #(nop) ADD file:abc in / ","Tags":null,"Size":4864055,"Comment":""}]"#
+        );
+
+        let del = vec![
+            ImageDeleteItem::Untagged("busybox:latest".into()),
+            ImageDeleteItem::Untagged("busybox@sha256:5acb".into()),
+            ImageDeleteItem::Deleted("sha256:beae".into()),
+        ];
+        let text = r#"[{"Untagged":"busybox:latest"},{"Untagged":"busybox@sha256:5acb"},{"Deleted":"sha256:beae"}]"#;
+        assert_eq!(serde_json::to_string(&del).unwrap(), text);
+        assert_eq!(
+            serde_json::from_str::<Vec<ImageDeleteItem>>(text).unwrap(),
+            del
+        );
+
+        assert_eq!(
+            serde_json::to_string(&ImagePruneResponse::default()).unwrap(),
+            r#"{"ImagesDeleted":null,"SpaceReclaimed":0}"#
+        );
+        let p = ImagePruneResponse {
+            images_deleted: Some(vec![ImageDeleteItem::Deleted("sha256:1".into())]),
+            space_reclaimed: 10,
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"ImagesDeleted":[{"Deleted":"sha256:1"}],"SpaceReclaimed":10}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&BuildCachePruneResponse::default()).unwrap(),
+            r#"{"CachesDeleted":[],"SpaceReclaimed":0}"#
+        );
+    }
+
+    #[test]
+    fn progress_lines_as_dockerd_writes_them() {
+        // Observed pull / push / build lines: each re-serializes to the same bytes.
+        for line in [
+            r#"{"status":"Pulling from test/big","id":"1"}"#,
+            r#"{"status":"Already exists","progressDetail":{},"id":"852e7b5eab76"}"#,
+            r#"{"status":"Downloading","progressDetail":{"current":36445,"total":3146843},"progress":"[>                                                  ]  36.45kB/3.147MB","id":"d706f5b2e99a"}"#,
+            r#"{"status":"Digest: sha256:2ef2"}"#,
+            r#"{"stream":"Step 1/8 : FROM busybox"}"#,
+            r#"{"stream":"\n"}"#,
+            r#"{"errorDetail":{"code":7,"message":"The command '/bin/sh -c exit 7' returned a non-zero code: 7"},"error":"The command '/bin/sh -c exit 7' returned a non-zero code: 7"}"#,
+        ] {
+            let m: ProgressMessage = serde_json::from_str(line).unwrap();
+            assert_eq!(serde_json::to_string(&m).unwrap(), line);
+        }
+        assert_eq!(
+            serde_json::to_string(&ProgressMessage::layer("852e7b5eab76", "Already exists"))
+                .unwrap(),
+            r#"{"status":"Already exists","progressDetail":{},"id":"852e7b5eab76"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ProgressMessage::error(0, "manifest unknown")).unwrap(),
+            r#"{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ProgressMessage::stream(
+                "Successfully built 63eee2d9cafe\n"
+            ))
+            .unwrap(),
+            r#"{"stream":"Successfully built 63eee2d9cafe\n"}"#
+        );
+        // aux is passed through as JSON (build ID, push digest).
+        let aux = ProgressMessage::aux(serde_json::json!({"ID": "sha256:63ee"}));
+        assert_eq!(
+            serde_json::to_string(&aux).unwrap(),
+            r#"{"aux":{"ID":"sha256:63ee"}}"#
+        );
+        let push: ProgressMessage = serde_json::from_str(
+            r#"{"progressDetail":{},"aux":{"Tag":"1","Digest":"sha256:2ef2","Size":739}}"#,
+        )
+        .unwrap();
+        assert_eq!(push.aux.unwrap()["Size"], 739);
+        assert_eq!(push.progress_detail, Some(ProgressDetail::default()));
+    }
+}

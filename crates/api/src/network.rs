@@ -300,3 +300,124 @@ pub struct EndpointIpamConfig {
     )]
     pub link_local_ips: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_and_compose_create_bodies() {
+        // docker network create --subnet 172.30.0.0/16 --gateway 172.30.0.1 tnet (CLI 28 at 1.41)
+        let req: NetworkCreateRequest = serde_json::from_str(
+            r#"{"Name":"tnet","CheckDuplicate":true,"Driver":"bridge","Scope":"","EnableIPv6":false,"IPAM":{"Driver":"default","Options":{},"Config":[{"Subnet":"172.30.0.0/16","Gateway":"172.30.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigOnly":false,"ConfigFrom":null,"Options":{},"Labels":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.name, "tnet");
+        assert!(req.check_duplicate);
+        let ipam = req.ipam.unwrap();
+        assert_eq!(ipam.config.unwrap()[0].gateway, "172.30.0.1");
+        assert_eq!(req.config_from, None);
+
+        let req: NetworkCreateRequest = serde_json::from_str(
+            r#"{"Name": "p_front", "CheckDuplicate": true, "Labels": {"com.docker.compose.network": "front", "com.docker.compose.project": "p", "com.docker.compose.version": "1.29.2"}, "Attachable": true}"#,
+        )
+        .unwrap();
+        assert_eq!(req.driver, "");
+        assert!(req.attachable);
+        assert_eq!(req.labels.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn network_as_ls_and_inspect_show_it() {
+        let n = Network {
+            name: "bridge".into(),
+            id: "n1".into(),
+            created: "2024-05-01T09:00:00.000000001Z".into(),
+            scope: "local".into(),
+            driver: "bridge".into(),
+            ipam: Ipam {
+                driver: "default".into(),
+                options: None,
+                config: Some(vec![IpamConfig {
+                    subnet: "172.17.0.0/16".into(),
+                    gateway: "172.17.0.1".into(),
+                    ..Default::default()
+                }]),
+            },
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&n).unwrap();
+        assert_eq!(
+            text,
+            r#"{"Name":"bridge","Id":"n1","Created":"2024-05-01T09:00:00.000000001Z","Scope":"local","Driver":"bridge","EnableIPv6":false,"IPAM":{"Driver":"default","Options":null,"Config":[{"Subnet":"172.17.0.0/16","Gateway":"172.17.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigFrom":{"Network":""},"ConfigOnly":false,"Containers":{},"Options":{},"Labels":{}}"#
+        );
+        let mut n2 = n.clone();
+        n2.containers.insert(
+            "c1".into(),
+            NetworkContainer {
+                name: "web".into(),
+                endpoint_id: "e1".into(),
+                mac_address: "02:42:ac:11:00:02".into(),
+                ipv4_address: "172.17.0.2/16".into(),
+                ipv6_address: String::new(),
+            },
+        );
+        let text = serde_json::to_string(&n2).unwrap();
+        assert!(text.contains(r#""Containers":{"c1":{"Name":"web","EndpointID":"e1","MacAddress":"02:42:ac:11:00:02","IPv4Address":"172.17.0.2/16","IPv6Address":""}}"#));
+        assert_eq!(serde_json::from_str::<Network>(&text).unwrap(), n2);
+        assert_eq!(
+            serde_json::to_string(&NetworkCreateResponse {
+                id: "n1".into(),
+                warning: String::new()
+            })
+            .unwrap(),
+            r#"{"Id":"n1","Warning":""}"#
+        );
+    }
+
+    #[test]
+    fn connect_and_disconnect() {
+        // compose re-attaches each created container with its short ID as an alias.
+        let c: NetworkConnectRequest = serde_json::from_str(
+            r#"{"Container": "4c1f0e6a2b3d", "EndpointConfig": {"Aliases": ["4c1f0e6a2b3d", "web"]}}"#,
+        )
+        .unwrap();
+        let ep = c.endpoint_config.unwrap();
+        assert_eq!(ep.aliases.unwrap(), ["4c1f0e6a2b3d", "web"]);
+        let c: NetworkConnectRequest = serde_json::from_str(
+            r#"{"Container":"t_log","EndpointConfig":{"IPAMConfig":{"IPv4Address":"172.30.0.10"},"Links":null,"Aliases":["foo"],"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"MacAddress":"","DriverOpts":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.endpoint_config.unwrap().ipam_config.unwrap().ipv4_address,
+            "172.30.0.10"
+        );
+        let c: NetworkConnectRequest = serde_json::from_str(r#"{"Container":"x"}"#).unwrap();
+        assert_eq!(c.endpoint_config, None);
+        let d: NetworkDisconnectRequest =
+            serde_json::from_str(r#"{"Container":"t_log","Force":true}"#).unwrap();
+        assert!(d.force);
+        assert_eq!(
+            serde_json::to_string(&NetworkPruneResponse {
+                networks_deleted: vec!["tnet2".into()]
+            })
+            .unwrap(),
+            r#"{"NetworksDeleted":["tnet2"]}"#
+        );
+    }
+
+    #[test]
+    fn endpoint_settings_write_go_nulls() {
+        let ep = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: "172.30.0.10".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&ep).unwrap(),
+            r#"{"IPAMConfig":{"IPv4Address":"172.30.0.10"},"Links":null,"Aliases":null,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"MacAddress":"","DriverOpts":null}"#
+        );
+    }
+}

@@ -154,9 +154,6 @@ pub struct SystemInfo {
     /// PID limits supported.
     #[serde(deserialize_with = "null_default")]
     pub pids_limit: bool,
-    /// OOM-kill disable supported.
-    #[serde(deserialize_with = "null_default")]
-    pub oom_kill_disable: bool,
     /// `net.ipv4.ip_forward` on.
     #[serde(rename = "IPv4Forwarding", deserialize_with = "null_default")]
     pub ipv4_forwarding: bool,
@@ -172,6 +169,9 @@ pub struct SystemInfo {
     /// Open file descriptors of the daemon.
     #[serde(rename = "NFd", deserialize_with = "null_default")]
     pub nfd: i64,
+    /// OOM-kill disable supported.
+    #[serde(deserialize_with = "null_default")]
+    pub oom_kill_disable: bool,
     /// Go: goroutines; Berth: tasks or threads.
     #[serde(rename = "NGoroutines", deserialize_with = "null_default")]
     pub ngoroutines: i64,
@@ -571,4 +571,140 @@ pub struct AuthResponse {
     /// `Login Succeeded`.
     #[serde(deserialize_with = "null_default")]
     pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MAX_API_VERSION, MIN_API_VERSION};
+
+    #[test]
+    fn version_body_for_docker_version_and_docker_py() {
+        let details: BTreeMap<String, String> = [
+            ("ApiVersion", MAX_API_VERSION.to_string()),
+            ("Arch", "amd64".into()),
+            ("MinAPIVersion", MIN_API_VERSION.to_string()),
+            ("Os", "linux".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let v = SystemVersion {
+            platform: Platform {
+                name: "Berth Engine".into(),
+            },
+            components: vec![ComponentVersion {
+                name: "Engine".into(),
+                version: "0.1.0".into(),
+                details,
+            }],
+            version: "0.1.0".into(),
+            api_version: MAX_API_VERSION.to_string(),
+            min_api_version: MIN_API_VERSION.to_string(),
+            git_commit: "abc".into(),
+            go_version: "rustc 1.85".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            kernel_version: "6.1.0".into(),
+            experimental: false,
+            build_time: "2024-05-01T10:00:00Z".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"Platform":{"Name":"Berth Engine"},"Components":[{"Name":"Engine","Version":"0.1.0","Details":{"ApiVersion":"1.41","Arch":"amd64","MinAPIVersion":"1.24","Os":"linux"}}],"Version":"0.1.0","ApiVersion":"1.41","MinAPIVersion":"1.24","GitCommit":"abc","GoVersion":"rustc 1.85","Os":"linux","Arch":"amd64","KernelVersion":"6.1.0","BuildTime":"2024-05-01T10:00:00Z"}"#
+        );
+    }
+
+    #[test]
+    fn info_reads_dockerd_and_writes_inactive_swarm() {
+        let text = r#"{"ID":"ABCD:EFGH","Containers":2,"ContainersRunning":1,"ContainersPaused":0,"ContainersStopped":1,"Images":3,"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]],"Plugins":{"Volume":["local"],"Network":["bridge","host","ipvlan","macvlan","null","overlay"],"Authorization":null,"Log":["awslogs","json-file","local"]},"MemoryLimit":true,"SwapLimit":false,"KernelMemory":true,"KernelMemoryTCP":true,"CpuCfsPeriod":true,"CpuCfsQuota":true,"CPUShares":true,"CPUSet":true,"PidsLimit":true,"IPv4Forwarding":true,"BridgeNfIptables":true,"BridgeNfIp6tables":true,"Debug":false,"NFd":33,"OomKillDisable":true,"NGoroutines":40,"SystemTime":"2024-05-01T10:00:00.1Z","LoggingDriver":"json-file","CgroupDriver":"cgroupfs","CgroupVersion":"1","NEventsListener":0,"KernelVersion":"6.1.0-18-amd64","OperatingSystem":"Debian GNU/Linux 12 (bookworm)","OSVersion":"12","OSType":"linux","Architecture":"x86_64","IndexServerAddress":"https://index.docker.io/v1/","RegistryConfig":{"AllowNondistributableArtifactsCIDRs":[],"AllowNondistributableArtifactsHostnames":[],"InsecureRegistryCIDRs":["127.0.0.0/8"],"IndexConfigs":{"docker.io":{"Name":"docker.io","Mirrors":[],"Secure":true,"Official":true}},"Mirrors":[]},"NCPU":2,"MemTotal":4100000000,"GenericResources":null,"DockerRootDir":"/var/lib/docker","HttpProxy":"","HttpsProxy":"","NoProxy":"","Name":"host","Labels":[],"ExperimentalBuild":false,"ServerVersion":"20.10.24","Runtimes":{"io.containerd.runc.v2":{"path":"runc"},"runc":{"path":"runc"}},"DefaultRuntime":"runc","Swarm":{"NodeID":"","NodeAddr":"","LocalNodeState":"inactive","ControlAvailable":false,"Error":"","RemoteManagers":null},"LiveRestoreEnabled":false,"Isolation":"","InitBinary":"docker-init","ContainerdCommit":{"ID":"1.6.20","Expected":"1.6.20"},"RuncCommit":{"ID":"1.1.5","Expected":"1.1.5"},"InitCommit":{"ID":"","Expected":""},"SecurityOptions":["name=apparmor","name=seccomp,profile=default"],"Warnings":["WARNING: No swap limit support"]}"#;
+        let info: SystemInfo = serde_json::from_str(text).unwrap();
+        assert_eq!(info.swarm, SwarmInfo::inactive());
+        assert_eq!(info.ncpu, 2);
+        assert_eq!(info.runtimes["runc"].path, "runc");
+        assert_eq!(
+            info.driver_status[0],
+            ["Backing Filesystem".to_string(), "extfs".to_string()]
+        );
+        // Every key dockerd 20.10 wrote is written back identically.
+        assert_eq!(serde_json::to_string(&info).unwrap(), text);
+
+        let v = serde_json::to_value(SystemInfo {
+            swarm: SwarmInfo::inactive(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            v["Swarm"],
+            serde_json::json!({"NodeID":"","NodeAddr":"","LocalNodeState":"inactive","ControlAvailable":false,"Error":"","RemoteManagers":null})
+        );
+        assert_eq!(v["Warnings"], serde_json::json!([]));
+        assert_eq!(v["SecurityOptions"], serde_json::json!([]));
+        assert!(v["RegistryConfig"]["IndexConfigs"].is_object());
+    }
+
+    #[test]
+    fn event_keeps_legacy_fields_compose_needs() {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("com.docker.compose.service".to_string(), "web".to_string());
+        attrs.insert("image".to_string(), "busybox".to_string());
+        attrs.insert("name".to_string(), "p_web_1".to_string());
+        let e = EventMessage {
+            status: "start".into(),
+            id: "c1".into(),
+            from: "busybox".into(),
+            r#type: "container".into(),
+            action: "start".into(),
+            actor: EventActor {
+                id: "c1".into(),
+                attributes: attrs,
+            },
+            scope: "local".into(),
+            time: 1795336873,
+            time_nano: 1795336873515366612,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"status":"start","id":"c1","from":"busybox","Type":"container","Action":"start","Actor":{"ID":"c1","Attributes":{"com.docker.compose.service":"web","image":"busybox","name":"p_web_1"}},"scope":"local","time":1795336873,"timeNano":1795336873515366612}"#
+        );
+        // Network events have no legacy fields.
+        let n = EventMessage {
+            r#type: "network".into(),
+            action: "connect".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&n).unwrap(),
+            r#"{"Type":"network","Action":"connect","Actor":{"ID":"","Attributes":{}}}"#
+        );
+    }
+
+    #[test]
+    fn auth_bodies() {
+        let a: AuthConfig = serde_json::from_str(
+            r#"{"username":"u","password":"p","serveraddress":"localhost:5055"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (a.username.as_str(), a.serveraddress.as_str()),
+            ("u", "localhost:5055")
+        );
+        let r = AuthResponse {
+            identity_token: String::new(),
+            status: "Login Succeeded".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"IdentityToken":"","Status":"Login Succeeded"}"#
+        );
+    }
+
+    #[test]
+    fn disk_usage_shape() {
+        let df = DiskUsage::default();
+        assert_eq!(
+            serde_json::to_string(&df).unwrap(),
+            r#"{"LayersSize":0,"Images":[],"Containers":[],"Volumes":[],"BuildCache":[]}"#
+        );
+    }
 }
