@@ -40,7 +40,7 @@ c["process"]["args"] = ["sh", "-c",
     "echo pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max); "
     "ls /"]
 c["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 64}}
-c["linux"]["cgroupsPath"] = "berth-demo/demo"
+c["linux"]["cgroupsPath"] = "berth/berth-demo"
 json.dump(c, open(p, "w"), indent=2)
 EOF
 echo "== berth-runc run demo"

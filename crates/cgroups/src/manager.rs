@@ -500,10 +500,12 @@ impl Manager {
                 if p == d.anchor || !p.starts_with(&d.anchor) {
                     break;
                 }
+                // Only Berth's own default parent: a parent someone else chose (dockerd's
+                // --cgroup-parent, a test's directory) is theirs to remove, as with runc.
                 let ours = p
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(DEFAULT_PARENT));
+                    .is_some_and(|n| n == DEFAULT_PARENT);
                 // Busy or not empty: another container still uses it.
                 if !ours || std::fs::remove_dir(p).is_err() {
                     break;

@@ -1,8 +1,9 @@
 //! `linux.resources` → a list of cgroup file writes, for v1 or v2. Pure: no file system access.
 //!
 //! Conventions follow runc where the OCI spec leaves room:
-//! - `0` means "not set" for memory limit/reservation/swap, cpu shares/quota; `-1` means
-//!   unlimited; other negative values are refused.
+//! - `0` means "not set" for memory limit/reservation/swap, cpu shares/quota/period/realtime
+//!   period and blkio weights (Docker sends `{"weight": 0}` and `{"period": 0}` for "unset");
+//!   `-1` means unlimited; other negative values are refused.
 //! - memory: the OCI `swap` is the memory+swap **total**. v1 writes it to
 //!   `memory.memsw.limit_in_bytes`; v2 writes `swap - limit` to `memory.swap.max`.
 //! - cpu v2: `cpu.weight = 1 + ((shares - 2) * 9999) / 262142` (shares clamped to 2..=262144),
@@ -537,12 +538,9 @@ fn cpu(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupError
         return Ok(());
     };
     let f = |name: &str| format!("{R}.cpu.{name}");
-    if c.period() == Some(0) {
-        return Err(invalid(f("period"), "0 is not a valid period"));
-    }
-    if c.realtime_period() == Some(0) {
-        return Err(invalid(f("realtimePeriod"), "0 is not a valid period"));
-    }
+    // 0 is "not set", as in runc: `docker update` sends `"period": 0` unless --cpu-period is given.
+    let period = c.period().filter(|p| *p != 0);
+    let rt_period = c.realtime_period().filter(|p| *p != 0);
     let quota = limit_value(&f("quota"), c.quota())?;
     let rt_runtime = match c.realtime_runtime() {
         Some(n) if n < -1 => {
@@ -570,7 +568,7 @@ fn cpu(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupError
             if let Some(s) = shares {
                 p.writes.push(Write::new(Cpu, "cpu.shares", s));
             }
-            if let Some(per) = c.period() {
+            if let Some(per) = period {
                 p.writes.push(Write::new(Cpu, "cpu.cfs_period_us", per));
             }
             if let Some(q) = quota {
@@ -579,7 +577,7 @@ fn cpu(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupError
             if let Some(b) = c.burst() {
                 p.writes.push(Write::new(Cpu, "cpu.cfs_burst_us", b));
             }
-            if let Some(per) = c.realtime_period() {
+            if let Some(per) = rt_period {
                 p.writes.push(Write::new(Cpu, "cpu.rt_period_us", per));
             }
             if let Some(r) = rt_runtime {
@@ -591,12 +589,12 @@ fn cpu(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupError
                 p.writes
                     .push(Write::new(Cpu, "cpu.weight", shares_to_weight(s)));
             }
-            if quota.is_some() || c.period().is_some() {
+            if quota.is_some() || period.is_some() {
                 let mut s = match quota {
                     Some(q) if q > 0 => q.to_string(),
                     _ => "max".to_string(),
                 };
-                if let Some(per) = c.period() {
+                if let Some(per) = period {
                     s.push_str(&format!(" {per}"));
                 }
                 p.writes.push(Write::new(Cpu, "cpu.max", s));
@@ -604,7 +602,7 @@ fn cpu(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupError
             if let Some(b) = c.burst() {
                 p.writes.push(Write::new(Cpu, "cpu.max.burst", b));
             }
-            if c.realtime_period().is_some() || rt_runtime.is_some_and(|r| r != 0) {
+            if rt_period.is_some() || rt_runtime.is_some_and(|r| r != 0) {
                 return Err(CgroupError::Unsupported {
                     field: f("realtimeRuntime"),
                     version: "v2",
@@ -643,6 +641,8 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
         return Ok(());
     };
     let f = |name: &str| format!("{R}.blockIO.{name}");
+    // runc writes a weight only when it is not 0: 0 is Docker's "unset".
+    let set = |w: Option<u16>| w.filter(|w| *w != 0);
     let check_weight = |field: String, w: u16| -> Result<u16, CgroupError> {
         if (10..=1000).contains(&w) {
             Ok(w)
@@ -662,11 +662,11 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
     match v {
         Version::V1 => {
             use Controller::Blkio;
-            if let Some(w) = b.weight() {
+            if let Some(w) = set(b.weight()) {
                 let w = check_weight(f("weight"), w)?;
                 p.writes.push(Write::new(Blkio, "blkio.weight", w));
             }
-            if let Some(w) = b.leaf_weight() {
+            if let Some(w) = set(b.leaf_weight()) {
                 let w = check_weight(f("leafWeight"), w)?;
                 p.writes
                     .push(Write::new(Blkio, "blkio.leaf_weight", w).optional());
@@ -674,7 +674,7 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
             for (i, d) in b.weight_device().iter().flatten().enumerate() {
                 let field = format!("{R}.blockIO.weightDevice[{i}]");
                 let id = dev(field.clone(), d.major(), d.minor())?;
-                if let Some(w) = d.weight() {
+                if let Some(w) = set(d.weight()) {
                     let w = check_weight(format!("{field}.weight"), w)?;
                     p.writes.push(Write::new(
                         Blkio,
@@ -682,7 +682,7 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
                         format!("{id} {w}"),
                     ));
                 }
-                if let Some(w) = d.leaf_weight() {
+                if let Some(w) = set(d.leaf_weight()) {
                     let w = check_weight(format!("{field}.leafWeight"), w)?;
                     p.writes.push(
                         Write::new(Blkio, "blkio.leaf_weight_device", format!("{id} {w}"))
@@ -721,12 +721,12 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
         }
         Version::V2 => {
             use Controller::Io;
-            if let Some(w) = b.weight() {
+            if let Some(w) = set(b.weight()) {
                 let w = check_weight(f("weight"), w)?;
                 p.writes
                     .push(Write::new(Io, "io.weight", blkio_weight_to_io_weight(w)));
             }
-            if b.leaf_weight().is_some() {
+            if set(b.leaf_weight()).is_some() {
                 p.warnings.push(Warning::new(
                     f("leafWeight"),
                     "cgroup v2 has no leaf weights; ignored",
@@ -735,7 +735,7 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
             for (i, d) in b.weight_device().iter().flatten().enumerate() {
                 let field = format!("{R}.blockIO.weightDevice[{i}]");
                 let id = dev(field.clone(), d.major(), d.minor())?;
-                if let Some(w) = d.weight() {
+                if let Some(w) = set(d.weight()) {
                     let w = check_weight(format!("{field}.weight"), w)?;
                     p.writes.push(Write::new(
                         Io,
@@ -743,7 +743,7 @@ fn block_io(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), Cgroup
                         format!("{id} {}", blkio_weight_to_io_weight(w)),
                     ));
                 }
-                if d.leaf_weight().is_some() {
+                if set(d.leaf_weight()).is_some() {
                     p.warnings.push(Warning::new(
                         format!("{field}.leafWeight"),
                         "cgroup v2 has no leaf weights; ignored",

@@ -46,13 +46,13 @@ impl Cgroup {
         };
         let cg = Self::open(&persisted)?;
         for w in cg.mgr.create().map_err(cg_err)? {
-            eprintln!("warning: {w}");
+            crate::warn(&w.to_string());
         }
         if let Some(res) = res {
             match cg.mgr.apply(res) {
                 Ok(warnings) => {
                     for w in warnings {
-                        eprintln!("warning: {w}");
+                        crate::warn(&w.to_string());
                     }
                 }
                 Err(e) => {

@@ -493,7 +493,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         let st = hook_state(id, Status::Running, saved.pid, &saved.bundle, &spec);
         if let Err(e) = crate::hooks::run_all("poststart", &h, &st) {
             // The spec says a failing poststart hook is logged and does not stop the container.
-            eprintln!("warning: {e}");
+            crate::warn(&e.to_string());
         }
     }
     Ok(())
@@ -618,7 +618,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
             let st = hook_state(id, Status::Stopped, 0, &saved.bundle, &spec);
             if let Err(e) = crate::hooks::run_all("poststop", &h, &st) {
-                eprintln!("warning: {e}");
+                crate::warn(&e.to_string());
             }
         }
     }

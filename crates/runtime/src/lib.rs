@@ -35,3 +35,29 @@ pub mod state;
 pub mod sys;
 
 pub use error::{Result, RuntimeError};
+
+/// A receiver of the runtime's warnings (see [`set_warning_sink`]).
+pub type WarningSink = Box<dyn FnMut(&str) + Send>;
+
+static WARNING_SINK: std::sync::Mutex<Option<WarningSink>> = std::sync::Mutex::new(None);
+
+/// Send the runtime's warnings somewhere else than stderr. `berth-runc` points them at its
+/// `--log` file, as runc does: during `create` the runtime's stdio are the container's own (the
+/// shim hands the container's pipes to the runtime), so a warning on stderr ends up in the
+/// container's output (`docker logs`, the user's terminal).
+pub fn set_warning_sink(sink: WarningSink) {
+    if let Ok(mut g) = WARNING_SINK.lock() {
+        *g = Some(sink);
+    }
+}
+
+/// Report a warning: to the sink if one is set, else on stderr.
+pub fn warn(msg: &str) {
+    if let Ok(mut g) = WARNING_SINK.lock() {
+        if let Some(sink) = g.as_mut() {
+            sink(msg);
+            return;
+        }
+    }
+    eprintln!("warning: {msg}");
+}

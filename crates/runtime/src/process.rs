@@ -126,10 +126,10 @@ impl ProcessConfig {
         };
         let ignored = caps.drop_unraisable_ambient();
         if !ignored.is_empty() {
-            eprintln!(
-                "warning: ignoring ambient capabilities not also inheritable and permitted: {}",
+            crate::warn(&format!(
+                "ignoring ambient capabilities not also inheritable and permitted: {}",
                 ignored.join(", ")
-            );
+            ));
         }
         let rlimits = p
             .rlimits()

@@ -213,10 +213,6 @@ fn cpu_v2() {
 #[test]
 fn cpu_errors_name_the_field() {
     for v in [V1, V2] {
-        assert_eq!(
-            err(json!({"cpu": {"period": 0}}), v),
-            "linux.resources.cpu.period: 0 is not a valid period"
-        );
         assert!(err(json!({"cpu": {"quota": -7}}), v).starts_with("linux.resources.cpu.quota:"));
         assert!(err(json!({"cpu": {"cpus": "0-"}}), v).starts_with("linux.resources.cpu.cpus:"));
         assert!(err(json!({"cpu": {"mems": "a"}}), v).starts_with("linux.resources.cpu.mems:"));
@@ -224,8 +220,32 @@ fn cpu_errors_name_the_field() {
     }
     assert!(err(json!({"cpu": {"realtimeRuntime": -3}}), V1)
         .starts_with("linux.resources.cpu.realtimeRuntime:"));
-    assert!(err(json!({"cpu": {"realtimePeriod": 0}}), V1)
-        .starts_with("linux.resources.cpu.realtimePeriod:"));
+}
+
+#[test]
+fn zero_means_unset_like_runc() {
+    // What Docker sends: `docker run` has {"cpu":{"shares":0},"blockIO":{"weight":0}},
+    // `docker update` has {"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}.
+    let none: Vec<String> = Vec::new();
+    for v in [V1, V2] {
+        assert_eq!(
+            writes(json!({"cpu": {"shares": 0, "quota": 0, "period": 0}}), v),
+            none
+        );
+        assert_eq!(
+            writes(json!({"blockIO": {"weight": 0, "leafWeight": 0}}), v),
+            none
+        );
+        assert_eq!(
+            writes(
+                json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 0}]}}),
+                v
+            ),
+            none
+        );
+        assert!(warnings(json!({"blockIO": {"leafWeight": 0}}), v).is_empty());
+    }
+    assert_eq!(writes(json!({"cpu": {"realtimePeriod": 0}}), V1), none);
 }
 
 #[test]

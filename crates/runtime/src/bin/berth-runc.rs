@@ -9,10 +9,15 @@ use berth_runtime::container::{self, CreateOpts, ExecOpts};
 use berth_runtime::defaults;
 use clap::{Parser, Subcommand};
 
+/// `--version` in runc's layout: dockerd (`docker info`, and its check of the default runtime)
+/// and other callers parse "<name> version <v>" / "commit: " / "spec: " lines.
+const LONG_VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "berth-runc",
     version,
+    long_version = LONG_VERSION,
     about = "Berth's OCI runtime, with runc's command line"
 )]
 struct Cli {
@@ -213,18 +218,22 @@ struct Logger {
     json: bool,
 }
 
+/// One log line, as runc's logrus writes it (`level` is "error" or "warning").
+fn log_line(json: bool, level: &str, msg: &str) -> String {
+    let time = berth_runtime::state::rfc3339(std::time::SystemTime::now());
+    if json {
+        serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+    } else {
+        format!("time={time:?} level={level} msg={msg:?}")
+    }
+}
+
 impl Logger {
     fn error(&mut self, msg: &str) {
-        let time = berth_runtime::state::rfc3339(std::time::SystemTime::now());
         if let Some(f) = &mut self.file {
-            let line = if self.json {
-                serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
-            } else {
-                format!("time={time:?} level=error msg={msg:?}")
-            };
-            let _ = writeln!(f, "{line}");
+            let _ = writeln!(f, "{}", log_line(self.json, "error", msg));
         }
-        eprintln!("time={time:?} level=error msg={msg:?}");
+        eprintln!("{}", log_line(false, "error", msg));
     }
 }
 
@@ -240,6 +249,13 @@ fn main() {
         }),
         json: cli.log_format == "json",
     };
+    // Warnings go to --log only, like runc's: on `create` our stderr is the container's stderr.
+    if let Some(mut f) = log.file.as_ref().and_then(|f| f.try_clone().ok()) {
+        let json = log.json;
+        berth_runtime::set_warning_sink(Box::new(move |msg: &str| {
+            let _ = writeln!(f, "{}", log_line(json, "warning", msg));
+        }));
+    }
     match real_main(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -591,7 +607,7 @@ fn update(root: &std::path::Path, a: UpdateArgs) -> anyhow::Result<()> {
         res.set_block_io(Some(b));
     }
     for w in container::update(root, &a.id, &res)? {
-        eprintln!("warning: {w}");
+        berth_runtime::warn(&w);
     }
     Ok(())
 }

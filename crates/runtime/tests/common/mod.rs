@@ -171,8 +171,18 @@ impl Bundle {
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 
-    /// Cgroup dirs of this bundle's tag that still exist on the host.
+    /// Container cgroups (below this bundle's tag directory) still on the host.
     pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        self.tag_dirs()
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// The tag directories (the containers' parent, which the runtime leaves, like runc).
+    fn tag_dirs(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
         let _ = walk(Path::new("/sys/fs/cgroup"), &self.tag, 0, &mut v);
         v
@@ -201,7 +211,10 @@ impl Drop for Bundle {
         for id in String::from_utf8_lossy(&out.stdout).lines() {
             let _ = self.runc(&["delete", "-f", id]);
         }
-        for d in self.leftover_cgroups().into_iter().rev() {
+        for d in self.leftover_cgroups() {
+            let _ = std::fs::remove_dir(d);
+        }
+        for d in self.tag_dirs() {
             let _ = std::fs::remove_dir(d);
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -114,6 +114,16 @@ fn shim(dir: PathBuf) -> ! {
     let _ = sys::setsid();
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     detach_stdio(&dir);
+    // The runtime's warnings go to our log: during create fds 0-2 are the container's.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(protocol::SHIM_LOG))
+    {
+        berth_runtime::set_warning_sink(Box::new(move |m: &str| {
+            let _ = writeln!(f, "warning: {m}");
+        }));
+    }
     let mut report = std::fs::File::from(report_w);
     match monitor::Monitor::setup(dir.clone(), task) {
         Ok(m) => {
