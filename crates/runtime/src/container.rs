@@ -32,8 +32,24 @@ fn io_err(e: rustix::io::Errno) -> io::Error {
 
 /// Connect to a console socket given on the command line.
 fn connect_console(path: &Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path)
-        .ctx(|| format!("connect console socket {}", path.display()))?;
+    use std::os::unix::ffi::OsStrExt;
+    // A path longer than sun_path is reached through /proc/self/fd/<dir>/<name>.
+    let s = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) if path.as_os_str().as_bytes().len() >= 100 => {
+            let d = rustix::fs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(io_err)
+            .ctx(|| format!("open {}", dir.display()))?;
+            let short = sys::fd_path(&d);
+            let short = Path::new(std::ffi::OsStr::from_bytes(short.as_bytes())).join(name);
+            std::os::unix::net::UnixStream::connect(&short)
+        }
+        _ => std::os::unix::net::UnixStream::connect(path),
+    }
+    .ctx(|| format!("connect console socket {}", path.display()))?;
     Ok(OwnedFd::from(s))
 }
 

@@ -6,6 +6,34 @@ use std::time::Duration;
 
 use crate::protocol::{self, AttachHello, Request, Response};
 
+/// Connect to a Unix socket at any path length: paths longer than `sun_path` (108 bytes) are
+/// reached through `/proc/self/fd/<dir>/<name>`.
+pub fn connect(path: &Path) -> std::io::Result<UnixStream> {
+    with_short_path(path, |p| UnixStream::connect(p))
+}
+
+/// Run `f` with a path to `path` short enough for a socket address.
+pub fn with_short_path<T>(
+    path: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    if path.as_os_str().as_bytes().len() < 100 {
+        return f(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return f(path);
+    };
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
+    f(&short)
+}
+
 /// Errors talking to a shim.
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
@@ -45,7 +73,7 @@ impl ShimClient {
     /// Send one request and read its answer. `Wait` and `ExecWait` block until the process ends.
     pub fn call(&self, req: &Request) -> Result<Response, ShimError> {
         let path = self.dir.join(protocol::CTL_SOCK);
-        let mut s = UnixStream::connect(&path).map_err(|source| ShimError::Gone {
+        let mut s = connect(&path).map_err(|source| ShimError::Gone {
             dir: self.dir.clone(),
             source,
         })?;
@@ -87,7 +115,7 @@ impl ShimClient {
             Some(id) => protocol::exec_sock(id),
             None => protocol::ATTACH_SOCK.to_string(),
         };
-        let mut s = UnixStream::connect(self.dir.join(name)).map_err(|source| ShimError::Gone {
+        let mut s = connect(&self.dir.join(name)).map_err(|source| ShimError::Gone {
             dir: self.dir.clone(),
             source,
         })?;

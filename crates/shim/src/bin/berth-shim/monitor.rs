@@ -93,7 +93,8 @@ fn null() -> Result<File, String> {
 
 fn listen(path: &Path) -> Result<UnixListener, String> {
     let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+    let l = berth_shim::client::with_short_path(path, |p| UnixListener::bind(p))
+        .map_err(|e| format!("bind {}: {e}", path.display()))?;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     Ok(l)
 }

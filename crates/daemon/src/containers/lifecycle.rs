@@ -1,0 +1,824 @@
+//! create, start, attach, wait, stop, kill, remove, and re-adoption after a daemon restart.
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::container::ContainerCreateRequest;
+use berth_shim::protocol::Task;
+use berth_shim::{AttachHello, LogSpec, MountSpec, Request, ShimClient};
+use tokio::sync::{oneshot, watch};
+
+use super::record::{now_ns, Record, State, Status, SCHEMA};
+use super::{poisoned, ContainerService, Ctr, Gen, Pending};
+use crate::error::{Error, ErrorKind, Result};
+
+/// `POST /containers/{id}/wait?condition=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Result<WaitCondition> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(Error::invalid(format!("invalid condition: \"{other}\""))),
+        }
+    }
+}
+
+/// What an attach asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachRequest {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "proud", "quirky", "sharp", "tender", "vivid", "witty", "zen",
+];
+const NOUNS: &[&str] = &[
+    "anchor",
+    "beacon",
+    "cove",
+    "dock",
+    "ferry",
+    "harbor",
+    "jetty",
+    "keel",
+    "lighthouse",
+    "mooring",
+    "pier",
+    "quay",
+    "rudder",
+    "schooner",
+    "tide",
+    "wharf",
+];
+
+fn valid_name(n: &str) -> bool {
+    let mut ch = n.chars();
+    matches!(ch.next(), Some(c) if c.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && ch.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n / 2];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
+}
+
+/// Docker's merge of the image's defaults and the request.
+fn merge(
+    req: &mut berth_api::container::ContainerConfig,
+    img: &berth_api::container::ContainerConfig,
+) {
+    if req.entrypoint.is_none() {
+        req.entrypoint = img.entrypoint.clone();
+        if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            req.cmd = img.cmd.clone();
+        }
+    }
+    let mut env: Vec<String> = img.env.clone().unwrap_or_default();
+    for kv in req.env.iter().flatten() {
+        let key = kv.split('=').next().unwrap_or("");
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    req.env = Some(env);
+    if req.working_dir.is_empty() {
+        req.working_dir = img.working_dir.clone();
+    }
+    if req.user.is_empty() {
+        req.user = img.user.clone();
+    }
+    for p in &img.exposed_ports {
+        req.exposed_ports.insert(p.clone());
+    }
+    let mut labels = img.labels.clone().unwrap_or_default();
+    labels.extend(req.labels.clone().unwrap_or_default());
+    req.labels = Some(labels);
+    if req.stop_signal.is_empty() {
+        req.stop_signal = img.stop_signal.clone();
+    }
+    if req.volumes.is_none() {
+        req.volumes = img.volumes.clone();
+    }
+}
+
+impl ContainerService {
+    /// `POST /containers/create`.
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        req: ContainerCreateRequest,
+    ) -> Result<(String, Vec<String>)> {
+        let image = self
+            .images
+            .resolve(&req.config.image)
+            .map_err(|e| match e.kind {
+                ErrorKind::NotFound => {
+                    Error::not_found(format!("No such image: {}", req.config.image))
+                }
+                _ => e,
+            })?;
+        let defaults = self.images.defaults(&image.id)?;
+        let mut config = req.config.clone();
+        merge(&mut config, &defaults);
+        let host_config = req.host_config.clone().unwrap_or_default();
+        let mut cmd: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+        cmd.extend(config.cmd.clone().unwrap_or_default());
+        if cmd.is_empty() {
+            return Err(Error::invalid("No command specified"));
+        }
+        let id = random_hex(64);
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.trim_start_matches('/');
+                if !valid_name(n) {
+                    return Err(Error::invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => loop {
+                let a = ADJECTIVES[rand::random_range(0..ADJECTIVES.len())];
+                let b = NOUNS[rand::random_range(0..NOUNS.len())];
+                let n = format!("{a}_{b}_{}", &random_hex(4));
+                if self.get(&n).is_err() {
+                    break n;
+                }
+            },
+        };
+        let mut warnings = Vec::new();
+        if matches!(host_config.network_mode.as_str(), "" | "default" | "bridge") {
+            warnings.push(
+                "bridge networking is not available yet: the container has a private network namespace with only loopback".to_string(),
+            );
+        }
+        let r = Record {
+            schema: SCHEMA,
+            id: id.clone(),
+            name: name.clone(),
+            created_ns: now_ns(),
+            image_name: req.config.image.clone(),
+            image_id: image.id.to_string(),
+            path: cmd[0].clone(),
+            args: cmd[1..].to_vec(),
+            config,
+            host_config,
+            state: State::default(),
+            restart_count: 0,
+            warnings: warnings.clone(),
+        };
+        // The spec must build now: a field Berth cannot honour fails create, not start.
+        spec_for(self, &r)?;
+        let ctr = Arc::new(Ctr {
+            rec: std::sync::Mutex::new(r),
+            gen: watch::channel(Gen::default()).0,
+            pending: std::sync::Mutex::new(Vec::new()),
+            op: tokio::sync::Mutex::new(()),
+        });
+        {
+            // Name check and insert under one lock: two creates cannot take one name.
+            let mut all = self.all.lock().map_err(poisoned)?;
+            if let Some((other, _)) = all
+                .iter()
+                .find(|(_, c)| c.rec.lock().map(|r| r.name == name).unwrap_or(false))
+            {
+                return Err(Error::conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                )));
+            }
+            all.insert(id.clone(), ctr.clone());
+        }
+        let made = (|| -> Result<()> {
+            std::fs::create_dir_all(self.dir(&id).join("bundle/rootfs"))?;
+            let parent = image.top_chain_id().map(|d| d.hex().to_string());
+            self.images
+                .root()
+                .snapshots
+                .prepare(&snapshot_key(&id), parent.as_deref())?;
+            self.save(&ctr)
+        })();
+        if let Err(e) = made {
+            let _ = self.images.root().snapshots.remove(&snapshot_key(&id));
+            let _ = std::fs::remove_dir_all(self.dir(&id));
+            if let Ok(mut all) = self.all.lock() {
+                all.remove(&id);
+            }
+            return Err(e);
+        }
+        self.event(&ctr, "create", BTreeMap::new());
+        Ok((id, warnings))
+    }
+
+    pub(crate) fn event(&self, c: &Ctr, action: &str, extra: BTreeMap<String, String>) {
+        let (id, mut attrs) = match c.rec.lock() {
+            Ok(r) => {
+                let mut a = r.config.labels.clone().unwrap_or_default();
+                a.insert("image".into(), r.image_name.clone());
+                a.insert("name".into(), r.name.clone());
+                (r.id.clone(), a)
+            }
+            Err(_) => return,
+        };
+        attrs.extend(extra);
+        self.events.publish("container", action, &id, attrs);
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        let r = c.rec.lock().map_err(poisoned)?.clone();
+        match r.state.status {
+            Status::Running | Status::Paused => return Err(Error::not_modified()),
+            Status::Removing | Status::Dead => {
+                return Err(Error::conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    r.id
+                )))
+            }
+            _ => {}
+        }
+        let svc = self.clone();
+        let c2 = c.clone();
+        let res = tokio::task::spawn_blocking(move || svc.start_blocking(&c2, &r))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        match res {
+            Ok(pid) => {
+                {
+                    let mut rec = c.rec.lock().map_err(poisoned)?;
+                    rec.state = State {
+                        status: Status::Running,
+                        pid: pid as i64,
+                        exit_code: 0,
+                        oom_killed: false,
+                        error: String::new(),
+                        started_at_ns: now_ns(),
+                        finished_at_ns: rec.state.finished_at_ns,
+                    };
+                }
+                self.save(&c)?;
+                self.event(&c, "start", BTreeMap::new());
+                self.monitor(c.clone());
+                Ok(())
+            }
+            Err(e) => {
+                // Pending attaches learn that nothing will come.
+                if let Ok(mut p) = c.pending.lock() {
+                    for x in p.drain(..) {
+                        let _ = x.tx.send(Err(e.clone()));
+                    }
+                }
+                {
+                    let mut rec = c.rec.lock().map_err(poisoned)?;
+                    rec.state.error = e.message.clone();
+                    rec.state.exit_code = exit_code_for(&e.message);
+                }
+                self.save(&c)?;
+                let auto_remove = c
+                    .rec
+                    .lock()
+                    .map(|r| r.host_config.auto_remove)
+                    .unwrap_or(false);
+                if auto_remove {
+                    drop(_op);
+                    let _ = self.remove(name, true).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Write the bundle, run the shim, connect pending attaches, start the process.
+    fn start_blocking(&self, c: &Ctr, r: &Record) -> Result<i32> {
+        let id = &r.id;
+        let spec = spec_for(self, r)?;
+        let bundle = self.dir(id).join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs"))?;
+        std::fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?,
+        )?;
+        let mounts = self.images.root().snapshots.mounts(&snapshot_key(id))?;
+        let rootfs = mounts
+            .into_iter()
+            .map(|m| MountSpec {
+                kind: m.kind,
+                source: m.source,
+                options: m.options,
+                cwd: m.cwd,
+            })
+            .collect();
+        let shim_dir = self.shim_dir(id);
+        let _ = std::fs::remove_dir_all(&shim_dir);
+        std::fs::create_dir_all(&shim_dir)?;
+        let log = match r.host_config.log_config.r#type.as_str() {
+            "none" => None,
+            _ => {
+                let opt = r.host_config.log_config.config.clone().unwrap_or_default();
+                Some(LogSpec {
+                    path: self.dir(id).join(format!("{id}-json.log")),
+                    max_size: opt
+                        .get("max-size")
+                        .map(|s| parse_size(s))
+                        .transpose()?
+                        .unwrap_or(0),
+                    max_file: opt
+                        .get("max-file")
+                        .map(|s| {
+                            s.parse::<u32>()
+                                .map_err(|_| Error::invalid(format!("invalid max-file: {s}")))
+                        })
+                        .transpose()?
+                        .unwrap_or(1),
+                })
+            }
+        };
+        let task = Task {
+            id: id.clone(),
+            bundle,
+            runtime_root: self.cfg.runtime_root(),
+            rootfs,
+            tty: r.config.tty,
+            open_stdin: r.config.open_stdin,
+            stdin_once: r.config.stdin_once,
+            log,
+        };
+        std::fs::write(
+            shim_dir.join(berth_shim::TASK_FILE),
+            serde_json::to_vec(&task).map_err(|e| Error::internal(e.to_string()))?,
+        )?;
+        let out = std::process::Command::new(&self.cfg.shim)
+            .arg(&shim_dir)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| Error::internal(format!("run {}: {e}", self.cfg.shim.display())))?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let pid = match v["pid"].as_i64() {
+            Some(p) if out.status.success() => p as i32,
+            _ => {
+                let msg = v["error"]
+                    .as_str()
+                    .unwrap_or("the shim failed to start the container")
+                    .to_string();
+                return Err(Error::invalid(format!(
+                    "failed to create task for container: {msg}"
+                )));
+            }
+        };
+        let client = ShimClient::new(&shim_dir);
+        let pending: Vec<Pending> = c
+            .pending
+            .lock()
+            .map(|mut p| p.drain(..).collect())
+            .unwrap_or_default();
+        for p in pending {
+            let _ = p.tx.send(client.attach(None, p.hello).map_err(Error::from));
+        }
+        if let Err(e) = client.call(&Request::Start) {
+            let _ = client.call(&Request::Kill {
+                signal: 9,
+                all: true,
+            });
+            return Err(e.into());
+        }
+        Ok(pid)
+    }
+
+    /// Watch the shim until the container exits; record it; `--rm` removes.
+    pub(crate) fn monitor(self: &Arc<Self>, c: Arc<Ctr>) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let id = match c.rec.lock() {
+                Ok(r) => r.id.clone(),
+                Err(_) => return,
+            };
+            let client = ShimClient::new(svc.shim_dir(&id));
+            let cl = client.clone();
+            let res = tokio::task::spawn_blocking(move || cl.call(&Request::Wait)).await;
+            let exit = match res {
+                Ok(Ok(r)) => r.exit,
+                _ => None,
+            }
+            .or_else(|| client.exit_info());
+            svc.exited(&c, exit).await;
+        });
+    }
+
+    async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, exit: Option<berth_shim::ExitInfo>) {
+        let (code, oom, auto_remove, name) = {
+            let Ok(mut r) = c.rec.lock() else { return };
+            let code = exit.map(|e| e.code as i64).unwrap_or(255);
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.oom_killed = exit.map(|e| e.oom_killed).unwrap_or(false);
+            r.state.finished_at_ns = exit.map(|e| e.finished_at_ns).unwrap_or_else(now_ns);
+            if exit.is_none() {
+                r.state.error = "the container's shim disappeared".into();
+            }
+            (
+                code,
+                r.state.oom_killed,
+                r.host_config.auto_remove,
+                r.id.clone(),
+            )
+        };
+        let _ = self.save(c);
+        if oom {
+            self.event(c, "oom", BTreeMap::new());
+        }
+        self.event(
+            c,
+            "die",
+            BTreeMap::from([("exitCode".to_string(), code.to_string())]),
+        );
+        c.gen.send_modify(|g| {
+            g.exits += 1;
+            g.exit_code = code;
+        });
+        if auto_remove {
+            let _ = self.remove(&name, true).await;
+        }
+    }
+
+    /// Attach to a container's streams: now if it runs, else when it starts.
+    pub async fn attach(&self, name: &str, a: AttachRequest) -> Result<UnixStream> {
+        let c = self.get(name)?;
+        let hello = AttachHello {
+            stdin: a.stdin,
+            stdout: a.stdout,
+            stderr: a.stderr,
+        };
+        let (status, id) = {
+            let r = c.rec.lock().map_err(poisoned)?;
+            (r.state.status, r.id.clone())
+        };
+        if status.is_live() {
+            let client = ShimClient::new(self.shim_dir(&id));
+            return tokio::task::spawn_blocking(move || client.attach(None, hello))
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?
+                .map_err(Error::from);
+        }
+        let (tx, rx) = oneshot::channel();
+        c.pending
+            .lock()
+            .map_err(poisoned)?
+            .push(Pending { hello, tx });
+        rx.await
+            .map_err(|_| Error::internal("container went away"))?
+    }
+
+    /// Wait for `cond`; the exit code.
+    pub async fn wait(&self, name: &str, cond: WaitCondition) -> Result<i64> {
+        let c = self.get(name)?;
+        let mut rx = c.gen.subscribe();
+        let start = *rx.borrow();
+        let status = c.rec.lock().map_err(poisoned)?.state.clone();
+        if cond == WaitCondition::NotRunning && !status.status.is_live() {
+            return Ok(status.exit_code);
+        }
+        loop {
+            let g = *rx.borrow_and_update();
+            match cond {
+                WaitCondition::Removed if g.removed => return Ok(g.exit_code),
+                WaitCondition::NotRunning | WaitCondition::NextExit if g.exits > start.exits => {
+                    return Ok(g.exit_code)
+                }
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                return Ok(c.gen.borrow().exit_code);
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, name: &str, signal: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let (status, id) = {
+            let r = c.rec.lock().map_err(poisoned)?;
+            (r.state.status, r.id.clone())
+        };
+        if !status.is_live() {
+            return Err(Error::conflict(format!("Container {id} is not running")));
+        }
+        let sig = if signal.is_empty() {
+            libc::SIGKILL
+        } else {
+            parse_signal(signal)?
+        };
+        let client = ShimClient::new(self.shim_dir(&id));
+        tokio::task::spawn_blocking(move || {
+            client.call(&Request::Kill {
+                signal: sig,
+                all: false,
+            })
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
+    pub async fn stop(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let c = self.get(name)?;
+        let (status, id, stop_signal, stop_timeout) = {
+            let r = c.rec.lock().map_err(poisoned)?;
+            (
+                r.state.status,
+                r.id.clone(),
+                r.config.stop_signal.clone(),
+                r.config.stop_timeout,
+            )
+        };
+        if !status.is_live() {
+            return Err(Error::not_modified());
+        }
+        let stop_signal = Some(stop_signal.as_str()).filter(|s| !s.is_empty());
+        let sig = parse_signal(signal.or(stop_signal).unwrap_or("SIGTERM"))?;
+        let t = timeout.or(stop_timeout).unwrap_or(10);
+        let mut rx = c.gen.subscribe();
+        let before = rx.borrow().exits;
+        let client = ShimClient::new(self.shim_dir(&id));
+        let cl = client.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if status == Status::Paused {
+                let _ = cl.call(&Request::Resume);
+            }
+            cl.call(&Request::Kill {
+                signal: sig,
+                all: false,
+            })
+        })
+        .await;
+        let exited = async {
+            while rx.borrow_and_update().exits == before {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if t < 0 {
+            exited.await;
+            return Ok(());
+        }
+        if tokio::time::timeout(Duration::from_secs(t as u64), exited)
+            .await
+            .is_err()
+        {
+            let cl = client.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                cl.call(&Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                })
+            })
+            .await;
+            let mut rx = c.gen.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                while rx.borrow_and_update().exits == before {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize`: the terminal of a running TTY container.
+    pub async fn resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
+        let c = self.get(name)?;
+        let (status, id) = {
+            let r = c.rec.lock().map_err(poisoned)?;
+            (r.state.status, r.id.clone())
+        };
+        if !status.is_live() {
+            return Err(Error::conflict(format!("Container {id} is not running")));
+        }
+        let client = ShimClient::new(self.shim_dir(&id));
+        tokio::task::spawn_blocking(move || {
+            client.call(&Request::Resize {
+                height,
+                width,
+                exec: None,
+            })
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+        Ok(())
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let c = self.get(name)?;
+        let (status, id) = {
+            let r = c.rec.lock().map_err(poisoned)?;
+            (r.state.status, r.id.clone())
+        };
+        if status.is_live() {
+            if !force {
+                return Err(Error::conflict(format!(
+                    "You cannot remove a {} container {id}. Stop the container before attempting removal or force remove",
+                    status.as_str()
+                )));
+            }
+            self.stop(&id, Some(0), Some("SIGKILL")).await?;
+        }
+        {
+            let mut r = c.rec.lock().map_err(poisoned)?;
+            if r.state.status == Status::Removing {
+                return Err(Error::conflict(format!(
+                    "removal of container {id} is already in progress"
+                )));
+            }
+            r.state.status = Status::Removing;
+        }
+        let snapshots_root = self.dir(&id);
+        let shim_dir = self.shim_dir(&id);
+        let images = self.images.clone();
+        let id2 = id.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            // Anything a crashed shim left: the rootfs mount, then the snapshot and files.
+            let rootfs = snapshots_root.join("bundle/rootfs");
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&rootfs)
+                .status();
+            images.root().snapshots.remove(&snapshot_key(&id2))?;
+            std::fs::remove_dir_all(&snapshots_root)?;
+            let _ = std::fs::remove_dir_all(&shim_dir);
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+        if let Ok(mut all) = self.all.lock() {
+            all.remove(&id);
+        }
+        self.event(&c, "destroy", BTreeMap::new());
+        c.gen.send_modify(|g| g.removed = true);
+        Ok(())
+    }
+
+    /// After a daemon restart: a live shim is watched again; a dead one's exit is recorded.
+    pub(crate) fn restore(self: &Arc<Self>, id: &str) {
+        let Ok(c) = self.get(id) else { return };
+        let status = match c.rec.lock() {
+            Ok(r) => r.state.status,
+            Err(_) => return,
+        };
+        if let Ok(mut r) = c.rec.lock() {
+            if r.state.status == Status::Removing {
+                r.state.status = Status::Dead;
+            }
+        }
+        if !status.is_live() {
+            return;
+        }
+        let client = ShimClient::new(self.shim_dir(id));
+        match client.call(&Request::Status) {
+            Ok(_) => self.monitor(c),
+            Err(_) => {
+                let exit = client.exit_info();
+                if let Ok(mut r) = c.rec.lock() {
+                    r.state.status = Status::Exited;
+                    r.state.pid = 0;
+                    r.state.exit_code = exit.map(|e| e.code as i64).unwrap_or(255);
+                    r.state.oom_killed = exit.map(|e| e.oom_killed).unwrap_or(false);
+                    r.state.finished_at_ns = exit.map(|e| e.finished_at_ns).unwrap_or_else(now_ns);
+                }
+                let _ = self.save(&c);
+            }
+        }
+    }
+}
+
+/// The container's writable snapshot (a bare 64-hex key would look like a layer's chain ID).
+pub(crate) fn snapshot_key(id: &str) -> String {
+    format!("ctr-{id}")
+}
+
+fn spec_for(svc: &ContainerService, r: &Record) -> Result<serde_json::Value> {
+    let parent = if r.host_config.resources.cgroup_parent.is_empty() {
+        svc.cfg.cgroup_parent.clone()
+    } else {
+        r.host_config.resources.cgroup_parent.clone()
+    };
+    let cg = format!("{}/{}", parent.trim_end_matches('/'), r.id);
+    super::spec::build(r, &cg, svc.cfg.shm_size, svc.cfg.no_new_privileges)
+}
+
+/// The exit code `docker run` uses for a start error (moby's rules on the error text).
+fn exit_code_for(msg: &str) -> i64 {
+    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t.as_str(), 1),
+    };
+    num.parse::<u64>()
+        .map(|n| n * mul)
+        .map_err(|_| Error::invalid(format!("invalid size: '{s}'")))
+}
+
+/// A signal by name (`KILL`, `SIGKILL`) or number.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if n > 0 && n < 65 {
+            return Ok(n);
+        }
+        return Err(Error::invalid(format!("Invalid signal: {s}")));
+    }
+    let u = s.to_ascii_uppercase();
+    let u = u.strip_prefix("SIG").unwrap_or(&u);
+    let n = match u {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(Error::invalid(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_signals() {
+        assert!(valid_name("web-1.a_b"));
+        assert!(!valid_name("-web"));
+        assert!(!valid_name("a"));
+        assert_eq!(parse_signal("SIGTERM").ok(), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("int").ok(), Some(libc::SIGINT));
+        assert_eq!(parse_signal("9").ok(), Some(9));
+        assert!(parse_signal("NOPE").is_err());
+        assert_eq!(parse_size("10m").ok(), Some(10 << 20));
+    }
+
+    #[test]
+    fn run_exit_codes_follow_docker() {
+        assert_eq!(
+            exit_code_for("exec: \"x\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(exit_code_for("open /x: permission denied"), 126);
+        assert_eq!(exit_code_for("something else"), 128);
+    }
+}

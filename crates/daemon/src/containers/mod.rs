@@ -1,0 +1,152 @@
+//! Containers: names, records on disk, and the lifecycle, each container run by its own shim.
+//!
+//! - [`record`]: the persisted [`Record`], status strings.
+//! - [`spec`]: the OCI spec from a record.
+//! - `lifecycle.rs`: create, start, stop, kill, wait, remove, restore.
+//! - `views.rs`: list, inspect, logs.
+pub mod record;
+pub mod spec;
+
+mod lifecycle;
+mod views;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{oneshot, watch};
+
+pub use lifecycle::{AttachRequest, WaitCondition};
+pub use record::{Record, State, Status};
+pub use views::LogOptions;
+
+use crate::config::DaemonConfig;
+use crate::error::{Error, Result};
+use crate::events::Events;
+use crate::images::ImageService;
+
+/// What waiters watch: bumps on every exit and on removal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gen {
+    pub exits: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+/// A pending attach, connected when the container starts.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub hello: berth_shim::AttachHello,
+    pub tx: oneshot::Sender<Result<std::os::unix::net::UnixStream>>,
+}
+
+/// One container in memory.
+#[derive(Debug)]
+pub(crate) struct Ctr {
+    pub rec: Mutex<Record>,
+    pub gen: watch::Sender<Gen>,
+    pub pending: Mutex<Vec<Pending>>,
+    /// Serialises start / stop / remove of this container.
+    pub op: tokio::sync::Mutex<()>,
+}
+
+/// The containers service.
+#[derive(Debug)]
+pub struct ContainerService {
+    pub(crate) cfg: Arc<DaemonConfig>,
+    pub(crate) images: Arc<ImageService>,
+    pub(crate) events: Events,
+    pub(crate) all: Mutex<HashMap<String, Arc<Ctr>>>,
+}
+
+impl ContainerService {
+    /// Load every container record; re-adopt live shims and settle the rest (live restore).
+    pub fn open(
+        cfg: Arc<DaemonConfig>,
+        images: Arc<ImageService>,
+        events: Events,
+    ) -> Result<Arc<ContainerService>> {
+        for d in [cfg.containers_dir(), cfg.shims_dir(), cfg.runtime_root()] {
+            std::fs::create_dir_all(&d)?;
+        }
+        let svc = Arc::new(ContainerService {
+            cfg,
+            images,
+            events,
+            all: Mutex::new(HashMap::new()),
+        });
+        let mut restored = Vec::new();
+        for e in std::fs::read_dir(svc.cfg.containers_dir())?.flatten() {
+            let path = e.path().join("container.json");
+            match Record::load(&path) {
+                Ok(r) => {
+                    let id = r.id.clone();
+                    let ctr = Arc::new(Ctr {
+                        rec: Mutex::new(r),
+                        gen: watch::channel(Gen::default()).0,
+                        pending: Mutex::new(Vec::new()),
+                        op: tokio::sync::Mutex::new(()),
+                    });
+                    svc.all.lock().map_err(poisoned)?.insert(id.clone(), ctr);
+                    restored.push(id);
+                }
+                Err(err) => tracing::warn!("skipping {}: {err}", path.display()),
+            }
+        }
+        for id in restored {
+            svc.restore(&id);
+        }
+        Ok(svc)
+    }
+
+    pub(crate) fn dir(&self, id: &str) -> PathBuf {
+        self.cfg.containers_dir().join(id)
+    }
+
+    pub(crate) fn shim_dir(&self, id: &str) -> PathBuf {
+        self.cfg.shims_dir().join(id)
+    }
+
+    /// Find by full ID, name (with or without `/`) or unique ID prefix.
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<Ctr>> {
+        let all = self.all.lock().map_err(poisoned)?;
+        if let Some(c) = all.get(name) {
+            return Ok(c.clone());
+        }
+        let bare = name.trim_start_matches('/');
+        for c in all.values() {
+            if c.rec.lock().map(|r| r.name == bare).unwrap_or(false) {
+                return Ok(c.clone());
+            }
+        }
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_hexdigit()) {
+            let hits: Vec<_> = all.iter().filter(|(id, _)| id.starts_with(name)).collect();
+            match hits.len() {
+                1 => return Ok(hits[0].1.clone()),
+                0 => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "Multiple IDs found with provided prefix: {name}"
+                    )))
+                }
+            }
+        }
+        Err(Error::not_found(format!("No such container: {name}")))
+    }
+
+    /// The record of `name`, as it is now.
+    pub fn record(&self, name: &str) -> Result<Record> {
+        let c = self.get(name)?;
+        let r = c.rec.lock().map_err(poisoned)?.clone();
+        Ok(r)
+    }
+
+    pub(crate) fn save(&self, c: &Ctr) -> Result<()> {
+        let r = c.rec.lock().map_err(poisoned)?.clone();
+        r.save(&self.dir(&r.id).join("container.json"))
+    }
+}
+
+pub(crate) fn poisoned<T>(_: T) -> Error {
+    Error::internal("internal state poisoned")
+}

@@ -1,0 +1,567 @@
+//! The OCI runtime spec of a container: Docker's defaults (../shared/design/SECURITY.md) and
+//! every HostConfig field Berth honours. A field it cannot honour is an error naming it.
+use std::collections::BTreeMap;
+
+use berth_api::container::{HostConfig, Mount};
+use serde_json::{json, Value};
+
+use super::record::Record;
+use crate::error::{Error, Result};
+
+/// Docker's default capabilities.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability name the kernel of this era knows (for `ALL` and `--privileged`).
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+fn cap_name(s: &str) -> String {
+    let u = s.to_ascii_uppercase();
+    if u.starts_with("CAP_") {
+        u
+    } else {
+        format!("CAP_{u}")
+    }
+}
+
+/// The capability set after `--cap-add` / `--cap-drop` (Docker's order: drop, then add; `ALL`).
+pub fn capabilities(h: &HostConfig) -> Result<Vec<String>> {
+    if h.privileged {
+        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+    }
+    let known = |c: &str| ALL_CAPS.contains(&c) || c == "CAP_ALL";
+    let adds: Vec<String> = h.cap_add.iter().flatten().map(|c| cap_name(c)).collect();
+    let drops: Vec<String> = h.cap_drop.iter().flatten().map(|c| cap_name(c)).collect();
+    for c in adds.iter().chain(drops.iter()) {
+        if !known(c) {
+            return Err(Error::invalid(format!("unknown capability: {:?}", c)));
+        }
+    }
+    let mut set: Vec<String> = if drops.iter().any(|c| c == "CAP_ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drops.contains(c))
+            .collect()
+    };
+    if adds.iter().any(|c| c == "CAP_ALL") {
+        set = ALL_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drops.contains(c) || adds.contains(c))
+            .collect();
+    }
+    for a in adds {
+        if a != "CAP_ALL" && !set.contains(&a) {
+            set.push(a);
+        }
+    }
+    Ok(set)
+}
+
+/// `--user`: numeric `uid[:gid]` (names need the image's /etc/passwd: not yet).
+fn user(u: &str) -> Result<(u32, u32)> {
+    if u.is_empty() || u == "root" || u == "0" {
+        return Ok((0, 0));
+    }
+    let (a, b) = u.split_once(':').unwrap_or((u, ""));
+    let uid: u32 = a.parse().map_err(|_| {
+        Error::invalid(format!(
+            "unable to find user {a}: user names are not resolved yet; use a numeric uid[:gid]"
+        ))
+    })?;
+    let gid: u32 = if b.is_empty() {
+        0
+    } else {
+        b.parse().map_err(|_| {
+            Error::invalid(format!(
+                "unable to find group {b}: group names are not resolved yet; use a numeric gid"
+            ))
+        })?
+    };
+    Ok((uid, gid))
+}
+
+fn parse_mount_opts(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Fields Berth does not implement yet, when set: named in the error.
+fn refuse_unsupported(h: &HostConfig) -> Result<()> {
+    let mut bad = Vec::new();
+    if !h.volumes_from.as_deref().unwrap_or_default().is_empty() {
+        bad.push("VolumesFrom");
+    }
+    if !h.links.as_deref().unwrap_or_default().is_empty() {
+        bad.push("Links");
+    }
+    if h.port_bindings
+        .iter()
+        .flatten()
+        .any(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
+    {
+        bad.push("PortBindings (published ports come with bridge networking)");
+    }
+    if h.publish_all_ports {
+        bad.push("PublishAllPorts");
+    }
+    if !h
+        .resources
+        .devices
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        bad.push("Devices");
+    }
+    if !h
+        .resources
+        .device_requests
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        bad.push("DeviceRequests");
+    }
+    if h.init.unwrap_or(false) {
+        bad.push("Init");
+    }
+    if !h.userns_mode.is_empty() && h.userns_mode != "host" {
+        bad.push("UsernsMode");
+    }
+    if !h.pid_mode.is_empty() && h.pid_mode != "private" {
+        bad.push("PidMode");
+    }
+    if !h.ipc_mode.is_empty() && !matches!(h.ipc_mode.as_str(), "private" | "shareable" | "none") {
+        bad.push("IpcMode");
+    }
+    if !h.uts_mode.is_empty() {
+        bad.push("UTSMode");
+    }
+    if !h.volume_driver.is_empty() && h.volume_driver != "local" {
+        bad.push("VolumeDriver");
+    }
+    if !h.log_config.r#type.is_empty()
+        && !matches!(h.log_config.r#type.as_str(), "json-file" | "none")
+    {
+        bad.push("LogConfig.Type (json-file and none are supported)");
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "not supported by berthd yet: {}",
+            bad.join(", ")
+        )))
+    }
+}
+
+/// The network mode's namespace: `None` joins the host's.
+fn network_ns(h: &HostConfig) -> Result<Option<Value>> {
+    match h.network_mode.as_str() {
+        "" | "default" | "bridge" | "none" => Ok(Some(json!({"type": "network"}))),
+        "host" => Ok(None),
+        other => Err(Error::invalid(format!(
+            "network mode {other:?} is not supported yet (none, host and the loopback-only default are)"
+        ))),
+    }
+}
+
+/// Build config.json for `r` with its cgroup at `cgroups_path`.
+pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool) -> Result<Value> {
+    let h = &r.host_config;
+    let c = &r.config;
+    refuse_unsupported(h)?;
+    let (uid, gid) = user(&c.user)?;
+    let mut args = vec![r.path.clone()];
+    args.extend(r.args.iter().cloned());
+    if r.path.is_empty() {
+        return Err(Error::invalid("No command specified"));
+    }
+    let mut env: Vec<String> = c.env.clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    let hostname = if c.hostname.is_empty() {
+        r.id[..12].to_string()
+    } else {
+        c.hostname.clone()
+    };
+    env.push(format!("HOSTNAME={hostname}"));
+    if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let caps = capabilities(h)?;
+    let nnp = nnp_default
+        || h.security_opt.iter().flatten().any(|o| {
+            o == "no-new-privileges"
+                || o == "no-new-privileges:true"
+                || o == "no-new-privileges=true"
+        });
+    for o in h.security_opt.iter().flatten() {
+        let known = o.starts_with("no-new-privileges")
+            || o == "seccomp=unconfined"
+            || o == "seccomp:unconfined"
+            || o == "label=disable"
+            || o == "apparmor=unconfined";
+        if !known {
+            return Err(Error::invalid(format!(
+                "security option not supported yet: {o}"
+            )));
+        }
+    }
+    let rlimits: Vec<Value> = h
+        .resources
+        .ulimits
+        .iter()
+        .flatten()
+        .map(|u| {
+            json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "hard": u.hard.max(0), "soft": u.soft.max(0)})
+        })
+        .collect();
+    let shm = if h.shm_size > 0 {
+        h.shm_size as u64
+    } else {
+        shm_default
+    };
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if h.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if h.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
+    ];
+    for b in h.binds.iter().flatten() {
+        let parts: Vec<&str> = b.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, o] => (*s, *d, *o),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "invalid volume specification: '{b}'"
+                )))
+            }
+        };
+        if !src.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "named volumes are not supported yet: '{b}' (use a host path)"
+            )));
+        }
+        let mut o = vec!["rbind".to_string()];
+        for x in opts.split(',').filter(|x| !x.is_empty()) {
+            match x {
+                "ro" | "rw" => o.push(x.to_string()),
+                "z" | "Z" | "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave"
+                | "nocopy" => {
+                    if !matches!(x, "z" | "Z" | "nocopy") {
+                        o.push(x.to_string());
+                    }
+                }
+                _ => return Err(Error::invalid(format!("invalid mode: {x}"))),
+            }
+        }
+        if !std::path::Path::new(src).exists() {
+            std::fs::create_dir_all(src)
+                .map_err(|e| Error::invalid(format!("create bind source {src}: {e}")))?;
+        }
+        mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": o}));
+    }
+    for m in &h.mounts {
+        mounts.push(api_mount(m)?);
+    }
+    for (dst, opts) in &h.tmpfs {
+        let mut o = vec![
+            "nosuid".to_string(),
+            "nodev".to_string(),
+            "noexec".to_string(),
+        ];
+        o.extend(parse_mount_opts(opts));
+        mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
+    }
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    let netns = network_ns(h)?;
+    if let Some(n) = netns.clone() {
+        namespaces.push(n);
+    }
+    let rs = &h.resources;
+    let mut resources = serde_json::Map::new();
+    let mut mem = serde_json::Map::new();
+    if rs.memory > 0 {
+        mem.insert("limit".into(), json!(rs.memory));
+    }
+    if rs.memory_reservation > 0 {
+        mem.insert("reservation".into(), json!(rs.memory_reservation));
+    }
+    if rs.memory_swap != 0 {
+        mem.insert("swap".into(), json!(rs.memory_swap));
+    } else if rs.memory > 0 {
+        mem.insert("swap".into(), json!(rs.memory * 2));
+    }
+    if let Some(s) = rs.memory_swappiness {
+        if s >= 0 {
+            mem.insert("swappiness".into(), json!(s));
+        }
+    }
+    if rs.oom_kill_disable.unwrap_or(false) {
+        mem.insert("disableOOMKiller".into(), json!(true));
+    }
+    if !mem.is_empty() {
+        resources.insert("memory".into(), Value::Object(mem));
+    }
+    let mut cpu = serde_json::Map::new();
+    if rs.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(rs.cpu_shares));
+    }
+    if rs.nano_cpus > 0 {
+        if rs.cpu_quota > 0 || rs.cpu_period > 0 {
+            return Err(Error::invalid(
+                "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+            ));
+        }
+        cpu.insert("period".into(), json!(100000));
+        cpu.insert("quota".into(), json!(rs.nano_cpus * 100000 / 1_000_000_000));
+    }
+    if rs.cpu_quota > 0 {
+        cpu.insert("quota".into(), json!(rs.cpu_quota));
+    }
+    if rs.cpu_period > 0 {
+        cpu.insert("period".into(), json!(rs.cpu_period));
+    }
+    if !rs.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(rs.cpuset_cpus));
+    }
+    if !rs.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(rs.cpuset_mems));
+    }
+    if !cpu.is_empty() {
+        resources.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(p) = rs.pids_limit {
+        if p > 0 {
+            resources.insert("pids".into(), json!({"limit": p}));
+        }
+    }
+    if rs.blkio_weight > 0 {
+        resources.insert("blockIO".into(), json!({"weight": rs.blkio_weight}));
+    }
+    let mut sysctl: BTreeMap<String, String> = BTreeMap::new();
+    if netns.is_some() {
+        sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
+        sysctl.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+    }
+    for (k, v) in &h.sysctls {
+        sysctl.insert(k.clone(), v.clone());
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": Value::Object(resources),
+        "cgroupsPath": cgroups_path,
+        "sysctl": sysctl,
+    });
+    if !h.privileged {
+        linux["maskedPaths"] = json!(MASKED);
+        linux["readonlyPaths"] = json!(READONLY);
+    }
+    let mut process = json!({
+        "terminal": c.tty,
+        "user": {"uid": uid, "gid": gid},
+        "args": args,
+        "env": env,
+        "cwd": if c.working_dir.is_empty() { "/".to_string() } else { c.working_dir.clone() },
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": nnp,
+        "rlimits": rlimits,
+    });
+    if h.oom_score_adj != 0 {
+        process["oomScoreAdj"] = json!(h.oom_score_adj);
+    }
+    if c.tty {
+        let [rows, cols] = h.console_size;
+        if rows > 0 && cols > 0 {
+            process["consoleSize"] = json!({"height": rows, "width": cols});
+        }
+    }
+    let spec = json!({
+        "ociVersion": "1.2.0",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": h.readonly_rootfs},
+        "hostname": hostname,
+        "domainname": c.domainname,
+        "mounts": mounts,
+        "linux": linux,
+    });
+    // The runtime's own types check the shape before anything runs.
+    serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
+        .map_err(|e| Error::invalid(format!("container spec: {e}")))?;
+    Ok(spec)
+}
+
+fn api_mount(m: &Mount) -> Result<Value> {
+    match m.r#type.as_str() {
+        "bind" => {
+            if !m.source.starts_with('/') {
+                return Err(Error::invalid(format!(
+                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
+                    m.source
+                )));
+            }
+            if !std::path::Path::new(&m.source).exists() {
+                return Err(Error::invalid(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    m.source
+                )));
+            }
+            let mut o = vec!["rbind".to_string()];
+            if m.read_only {
+                o.push("ro".into());
+            }
+            Ok(json!({"destination": m.target, "type": "bind", "source": m.source, "options": o}))
+        }
+        "tmpfs" => {
+            let mut o = vec![
+                "nosuid".to_string(),
+                "nodev".to_string(),
+                "noexec".to_string(),
+            ];
+            if let Some(t) = &m.tmpfs_options {
+                if t.size_bytes > 0 {
+                    o.push(format!("size={}", t.size_bytes));
+                }
+                if t.mode > 0 {
+                    o.push(format!("mode={:o}", t.mode));
+                }
+            }
+            if m.read_only {
+                o.push("ro".into());
+            }
+            Ok(json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": o}))
+        }
+        other => Err(Error::invalid(format!(
+            "mount type {other:?} is not supported yet (bind and tmpfs are)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_add_and_drop_follow_docker() {
+        let mut h = HostConfig::default();
+        let d = capabilities(&h).unwrap_or_default();
+        assert_eq!(d.len(), 14);
+        h.cap_drop = Some(vec!["MKNOD".into()]);
+        h.cap_add = Some(vec!["CAP_NET_ADMIN".into()]);
+        let c = capabilities(&h).unwrap_or_default();
+        assert!(!c.contains(&"CAP_MKNOD".to_string()));
+        assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
+        h.cap_drop = Some(vec!["ALL".into()]);
+        h.cap_add = Some(vec!["chown".into()]);
+        assert_eq!(capabilities(&h).unwrap_or_default(), ["CAP_CHOWN"]);
+        h.cap_add = Some(vec!["NOPE".into()]);
+        assert!(capabilities(&h).is_err());
+    }
+
+    #[test]
+    fn users_are_numeric_for_now() {
+        assert_eq!(user("").ok(), Some((0, 0)));
+        assert_eq!(user("1000:1001").ok(), Some((1000, 1001)));
+        assert!(user("nobody").is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! Images through the API: the `image` crate's stores seen as Docker's image objects. All calls
+//! block (disk I/O); the server runs them on blocking threads.
+use std::io::Read;
+
+use berth_api::container::ContainerConfig;
+use berth_api::image::{ImageInspect, ImageSummary, RootFs};
+use berth_image::{archive, Digest, Image, ImageRoot, ImportOptions, Reference};
+
+use crate::error::{Error, Result};
+
+/// Image operations over one data root.
+#[derive(Debug)]
+pub struct ImageService {
+    root: ImageRoot,
+}
+
+/// An image's runtime defaults (its config's `config` object), in API terms.
+pub type ImageDefaults = ContainerConfig;
+
+fn unix_secs(rfc3339: Option<&str>) -> i64 {
+    // "2024-01-02T03:04:05.123Z" → seconds; a malformed time is 0 (Docker shows it as such).
+    let Some(t) = rfc3339 else { return 0 };
+    let b = t.as_bytes();
+    if b.len() < 19 {
+        return 0;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|s| s.parse::<i64>().ok());
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
+        return 0;
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    days * 86400 + h * 3600 + mi * 60 + s
+}
+
+impl ImageService {
+    pub fn open(data_root: &std::path::Path) -> Result<ImageService> {
+        let root = ImageRoot::open(data_root).map_err(|e| Error::internal(e.to_string()))?;
+        Ok(ImageService { root })
+    }
+
+    pub fn root(&self) -> &ImageRoot {
+        &self.root
+    }
+
+    /// An image by name, ID or ID prefix (`No such image: X` otherwise).
+    pub fn resolve(&self, name: &str) -> Result<Image> {
+        Ok(self.root.images.resolve(name)?)
+    }
+
+    /// The image's config defaults (Cmd, Entrypoint, Env, ...).
+    pub fn defaults(&self, id: &Digest) -> Result<ImageDefaults> {
+        let raw = self.root.images.config_bytes(id)?;
+        let v: serde_json::Value = serde_json::from_slice(&raw)
+            .map_err(|e| Error::internal(format!("image config: {e}")))?;
+        Ok(serde_json::from_value(v["config"].clone()).unwrap_or_default())
+    }
+
+    /// `GET /images/json`.
+    pub fn list(&self, all: bool) -> Vec<ImageSummary> {
+        let _ = all;
+        let mut v: Vec<ImageSummary> = self
+            .root
+            .images
+            .list()
+            .into_iter()
+            .map(|i| {
+                let size = i.size() as i64;
+                ImageSummary {
+                    containers: -1,
+                    created: unix_secs(i.created.as_deref()),
+                    id: i.id.to_string(),
+                    labels: i.labels.clone(),
+                    parent_id: String::new(),
+                    repo_digests: i.repo_digests.iter().map(Reference::familiar).collect(),
+                    repo_tags: i.repo_tags.iter().map(Reference::familiar).collect(),
+                    shared_size: -1,
+                    size,
+                    virtual_size: size,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// `GET /images/{name}/json`.
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect> {
+        let i = self.resolve(name)?;
+        let raw = self.root.images.config_bytes(&i.id)?;
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+        let size = i.size() as i64;
+        Ok(ImageInspect {
+            id: i.id.to_string(),
+            repo_tags: i.repo_tags.iter().map(Reference::familiar).collect(),
+            repo_digests: i.repo_digests.iter().map(Reference::familiar).collect(),
+            created: i.created.clone().unwrap_or_default(),
+            config: serde_json::from_value(v["config"].clone()).unwrap_or_default(),
+            author: v["author"].as_str().unwrap_or_default().to_string(),
+            docker_version: v["docker_version"].as_str().unwrap_or_default().to_string(),
+            architecture: i.architecture.clone(),
+            os: i.os.clone(),
+            size,
+            virtual_size: size,
+            graph_driver: berth_api::container::GraphDriverData {
+                name: "overlay2".into(),
+                ..Default::default()
+            },
+            root_fs: RootFs {
+                r#type: "layers".into(),
+                layers: i.diff_ids().iter().map(|d| d.to_string()).collect(),
+            },
+            ..Default::default()
+        })
+    }
+
+    /// `POST /images/load`: every image in a docker-archive or OCI archive. Returns the lines
+    /// Docker prints (`Loaded image: busybox:latest`, `Loaded image ID: sha256:…`).
+    pub fn load(&self, r: impl Read) -> Result<Vec<String>> {
+        let loaded = archive::load(self.root.stores(), r, &mut |_| {})?;
+        let mut out = Vec::new();
+        for l in loaded {
+            for (name, old) in &l.moved {
+                out.push(format!(
+                    "The image {} already exists, renaming the old one with ID {} to empty string",
+                    name.familiar(),
+                    old
+                ));
+            }
+            if l.names.is_empty() {
+                out.push(format!("Loaded image ID: {}", l.image.id));
+            }
+            for n in &l.names {
+                out.push(format!("Loaded image: {}", n.familiar()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `POST /images/create?fromSrc=-`: a rootfs tarball as a one-layer image; its ID.
+    pub fn import(
+        &self,
+        r: impl Read,
+        reference: Option<&str>,
+        changes: Vec<String>,
+        message: Option<String>,
+    ) -> Result<String> {
+        let reference = match reference {
+            Some(s) if !s.is_empty() => {
+                Some(Reference::parse(s).map_err(|e| Error::invalid(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let opts = ImportOptions {
+            changes,
+            message,
+            reference,
+            platform: None,
+        };
+        let l = archive::import(self.root.stores(), r, &opts)?;
+        Ok(l.image.id.to_string())
+    }
+
+    /// `POST /images/{name}/tag?repo=&tag=`.
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
+        let i = self.resolve(name)?;
+        let full = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        let r = Reference::parse(&full).map_err(|e| Error::invalid(e.to_string()))?;
+        self.root.images.tag(&i.id, &r)?;
+        Ok(())
+    }
+}
+
+/// Unix seconds of an RFC 3339 time (shared with the logs reader).
+pub(crate) fn unix_secs_pub(t: Option<&str>) -> i64 {
+    unix_secs(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_times_become_unix_seconds() {
+        assert_eq!(unix_secs(Some("1970-01-01T00:00:00Z")), 0);
+        assert_eq!(
+            unix_secs(Some("2026-11-18T11:06:40.000000005Z")),
+            1_795_000_000
+        );
+        assert_eq!(unix_secs(Some("2000-03-01T00:00:00Z")), 951_868_800);
+        assert_eq!(unix_secs(Some("junk")), 0);
+        assert_eq!(unix_secs(None), 0);
+    }
+}

@@ -1,0 +1,56 @@
+//! berth-daemon: the services behind berthd's API, with no HTTP in them.
+//!
+//! Module map:
+//! - [`config`]: [`DaemonConfig`] (paths, defaults).
+//! - [`error`]: [`Error`] with an [`ErrorKind`] the server maps to HTTP statuses in one place.
+//! - [`events`]: the [`Events`] bus behind `/events`.
+//! - [`images`]: [`ImageService`], the image crate's stores as Docker's image objects.
+//! - [`containers`]: [`ContainerService`]: records on disk, names, the lifecycle through one
+//!   `berth-shim` per container, `ps`/`inspect`/`logs`, live restore.
+//!
+//! The daemon never forks container processes and does not link the runtime's container code:
+//! it writes `config.json` and a shim task, and talks to shims over their sockets.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod containers;
+pub mod error;
+pub mod events;
+pub mod images;
+
+use std::sync::Arc;
+
+pub use config::DaemonConfig;
+pub use containers::ContainerService;
+pub use error::{Error, ErrorKind, Result};
+pub use events::Events;
+pub use images::ImageService;
+
+/// The daemon's services, wired together. Routes take the one they need.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    pub config: Arc<DaemonConfig>,
+    pub images: Arc<ImageService>,
+    pub containers: Arc<ContainerService>,
+    pub events: Events,
+}
+
+impl Daemon {
+    /// Open the data root (creating it, mode 0710) and restore containers.
+    pub fn open(config: DaemonConfig) -> Result<Daemon> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&config.data_root)?;
+        std::fs::set_permissions(&config.data_root, std::fs::Permissions::from_mode(0o710))?;
+        std::fs::create_dir_all(&config.exec_root)?;
+        let config = Arc::new(config);
+        let images = Arc::new(ImageService::open(&config.data_root)?);
+        let events = Events::default();
+        let containers = ContainerService::open(config.clone(), images.clone(), events.clone())?;
+        Ok(Daemon {
+            config,
+            images,
+            containers,
+            events,
+        })
+    }
+}

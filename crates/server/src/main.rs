@@ -1,0 +1,273 @@
+//! berthd: the Docker Engine API on a Unix socket, over the daemon's services.
+//!
+//! Modules: `http` (bodies, query, the error → status map, request readers), `router`
+//! (version negotiation and dispatch), `routes::{system, containers, images}` (handlers).
+#![forbid(unsafe_code)]
+
+mod http;
+mod router;
+mod routes;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use berth_daemon::{Daemon, DaemonConfig};
+use clap::Parser;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+/// The engine version berthd reports.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The source revision, when the build knows it.
+pub const GIT_COMMIT: &str = match option_env!("BERTH_GIT_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
+
+/// dockerd's flag names.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "Berth: a container engine serving the Docker Engine API"
+)]
+struct Cli {
+    /// Where to listen (unix:///path). Repeatable.
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Images, containers, volumes.
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Runtime state (shims, sockets).
+    #[arg(long)]
+    exec_root: Option<PathBuf>,
+    /// Group owning the API socket.
+    #[arg(short = 'G', long)]
+    group: Option<String>,
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// daemon.json with dockerd's keys.
+    #[arg(long)]
+    config_file: Option<PathBuf>,
+    #[arg(short = 'l', long)]
+    log_level: Option<String>,
+    #[arg(long)]
+    cgroup_parent: Option<String>,
+    #[arg(long)]
+    no_new_privileges: bool,
+    /// Bytes, or with k/m/g.
+    #[arg(long)]
+    default_shm_size: Option<String>,
+    /// Containers keep running while berthd is down (always on).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    live_restore: bool,
+    /// The berth-shim binary (default: next to berthd).
+    #[arg(long)]
+    shim: Option<PathBuf>,
+}
+
+/// daemon.json: dockerd's keys that berthd knows; anything else is an error naming the key.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    hosts: Option<Vec<String>>,
+    group: Option<String>,
+    pidfile: Option<PathBuf>,
+    log_level: Option<String>,
+    cgroup_parent: Option<String>,
+    no_new_privileges: Option<bool>,
+    default_shm_size: Option<String>,
+    live_restore: Option<bool>,
+}
+
+fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b');
+    let (n, m) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    Ok(n.parse::<u64>()
+        .with_context(|| format!("invalid size {s:?}"))?
+        * m)
+}
+
+fn group_id(g: &str) -> anyhow::Result<u32> {
+    if let Ok(n) = g.parse() {
+        return Ok(n);
+    }
+    let text = std::fs::read_to_string("/etc/group").context("read /etc/group")?;
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&g)).then(|| f.get(2).and_then(|x| x.parse().ok()))?
+        })
+        .with_context(|| format!("group {g:?} not found"))
+}
+
+fn listener(spec: &str, group: Option<u32>) -> anyhow::Result<(tokio::net::UnixListener, PathBuf)> {
+    let path = match spec.split_once("://") {
+        Some(("unix", p)) => PathBuf::from(p),
+        Some(("tcp", _)) => bail!("{spec}: TCP listeners need TLS with client certificates, which berthd does not have yet"),
+        Some((s, _)) => bail!("{spec}: unsupported scheme {s:?} (use unix://)"),
+        None => PathBuf::from(spec),
+    };
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    if path.exists() {
+        // A live daemon answers; a stale socket does not.
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            bail!("{}: another daemon is listening there", path.display());
+        }
+        std::fs::remove_file(&path)?;
+    }
+    let l = tokio::net::UnixListener::bind(&path)
+        .with_context(|| format!("listen on {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(g) = group {
+        std::os::unix::fs::chown(&path, Some(0), Some(g))?;
+    }
+    Ok((l, path))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = match &cli.config_file {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("/etc/berth/daemon.json")).filter(|p| p.exists()),
+    };
+    let fc: FileConfig = match &file {
+        Some(p) => {
+            let data = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+            serde_json::from_slice(&data).with_context(|| format!("{}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let level = cli
+        .log_level
+        .clone()
+        .or(fc.log_level.clone())
+        .unwrap_or_else(|| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "berth={level},berthd={level},berth_daemon={level},berth_server={level}"
+        )))
+        .with_writer(std::io::stderr)
+        .init();
+    if !cli.live_restore || fc.live_restore == Some(false) {
+        bail!("--live-restore=false is not supported: containers always outlive berthd");
+    }
+    let data_root = cli
+        .data_root
+        .clone()
+        .or(fc.data_root)
+        .unwrap_or_else(|| "/var/lib/berth".into());
+    let exec_root = cli
+        .exec_root
+        .clone()
+        .or(fc.exec_root)
+        .unwrap_or_else(|| "/run/berth".into());
+    let shim = match cli.shim.clone() {
+        Some(s) => s,
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("berth-shim"))
+            .context("where is berth-shim?")?,
+    };
+    if !shim.exists() {
+        bail!("{}: berth-shim not found (pass --shim)", shim.display());
+    }
+    let mut cfg = DaemonConfig::new(&data_root, &exec_root, shim);
+    if let Some(p) = cli.cgroup_parent.clone().or(fc.cgroup_parent) {
+        cfg.cgroup_parent = p;
+    }
+    cfg.no_new_privileges = cli.no_new_privileges || fc.no_new_privileges.unwrap_or(false);
+    if let Some(s) = cli.default_shm_size.clone().or(fc.default_shm_size) {
+        cfg.shm_size = parse_size(&s)?;
+    }
+    let hosts = if !cli.hosts.is_empty() {
+        cli.hosts.clone()
+    } else {
+        fc.hosts.unwrap_or_else(|| {
+            vec![format!(
+                "unix://{}",
+                exec_root.join("berthd.sock").display()
+            )]
+        })
+    };
+    let group = cli
+        .group
+        .clone()
+        .or(fc.group)
+        .map(|g| group_id(&g))
+        .transpose()?;
+    let pidfile = cli.pidfile.clone().or(fc.pidfile);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(cfg, hosts, group, pidfile))
+}
+
+async fn serve(
+    cfg: DaemonConfig,
+    hosts: Vec<String>,
+    group: Option<u32>,
+    pidfile: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let daemon = Arc::new(Daemon::open(cfg).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let mut paths = Vec::new();
+    let mut listeners = Vec::new();
+    for h in &hosts {
+        let (l, p) = listener(h, group)?;
+        tracing::info!("API listening on {}", p.display());
+        paths.push(p);
+        listeners.push(l);
+    }
+    if let Some(p) = &pidfile {
+        std::fs::write(p, std::process::id().to_string())?;
+    }
+    for l in listeners {
+        let d = daemon.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                let d = d.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let d = d.clone();
+                        async move { Ok::<_, std::convert::Infallible>(router::handle(d, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down; containers keep running");
+    for p in &paths {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}

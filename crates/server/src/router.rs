@@ -1,0 +1,100 @@
+//! Routing: `/v1.NN` negotiation, method + path to a handler, headers on every response.
+use std::sync::Arc;
+
+use berth_api::{ApiVersion, MAX_API_VERSION};
+use berth_daemon::{Daemon, Error};
+use http::{HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
+
+use crate::http::{self as h, Query, Resp};
+use crate::routes::{containers, images, system};
+
+/// What every handler gets.
+pub struct Ctx {
+    pub daemon: Daemon,
+    pub version: ApiVersion,
+    pub query: Query,
+}
+
+pub async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Resp {
+    let mut resp = route(&daemon, req).await;
+    let hd = resp.headers_mut();
+    for (k, v) in [
+        ("api-version", MAX_API_VERSION.to_string()),
+        ("ostype", "linux".to_string()),
+        (
+            "server",
+            format!("Docker/{} (linux)", crate::ENGINE_VERSION),
+        ),
+        ("docker-experimental", "false".to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            hd.insert(k, v);
+        }
+    }
+    resp
+}
+
+async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let (ver, rest) = match ApiVersion::split_path(&path) {
+        Ok(x) => x,
+        Err(e) => return h::error(&Error::invalid(e.to_string())),
+    };
+    let version = match ApiVersion::resolve(ver) {
+        Ok(v) => v,
+        Err(e) => return h::error(&Error::invalid(e.to_string())),
+    };
+    let ctx = Ctx {
+        daemon: daemon.clone(),
+        version,
+        query: Query::parse(req.uri().query()),
+    };
+    let m = req.method().clone();
+    let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let r = match (&m, segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&m)),
+        (&Method::GET, ["version"]) => Ok(system::version(&ctx)),
+        (&Method::GET, ["info"]) => system::info(&ctx),
+        (&Method::GET, ["events"]) => system::events(&ctx),
+
+        (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
+        (&Method::GET, ["containers", "json"]) => containers::list(&ctx),
+        (&Method::GET, ["containers", id, "json"]) => containers::inspect(&ctx, id),
+        (&Method::POST, ["containers", id, "start"]) => containers::start(&ctx, id).await,
+        (&Method::POST, ["containers", id, "stop"]) => containers::stop(&ctx, id).await,
+        (&Method::POST, ["containers", id, "restart"]) => containers::restart(&ctx, id).await,
+        (&Method::POST, ["containers", id, "kill"]) => containers::kill(&ctx, id).await,
+        (&Method::POST, ["containers", id, "wait"]) => containers::wait(&ctx, id),
+        (&Method::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
+        (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
+        (&Method::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
+        (&Method::DELETE, ["containers", id]) => containers::remove(&ctx, id).await,
+
+        (&Method::GET, ["images", "json"]) => images::list(&ctx),
+        (&Method::POST, ["images", "load"]) => images::load(&ctx, req).await,
+        (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
+        // Image names contain '/': match by suffix.
+        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
+            images::inspect(&ctx, &name.join("/"))
+        }
+        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
+            images::tag(&ctx, &name.join("/"))
+        }
+        _ => Err(Error::not_found("page not found")),
+    };
+    match r {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.kind != berth_daemon::ErrorKind::NotModified {
+                tracing::debug!(%m, %path, error = %e.message, "request failed");
+            }
+            h::error(&e)
+        }
+    }
+}
+
+/// For handlers that answer 204.
+pub fn no_content() -> Resp {
+    h::empty(StatusCode::NO_CONTENT)
+}

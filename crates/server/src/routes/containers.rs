@@ -1,0 +1,287 @@
+//! `/containers/...`.
+use berth_api::container::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerWaitResponse,
+};
+use berth_daemon::containers::{AttachRequest, LogOptions, WaitCondition};
+use berth_daemon::{Error, Result};
+use bytes::Bytes;
+use http::{HeaderValue, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use crate::http::{self as h, Resp};
+use crate::router::{no_content, Ctx};
+
+pub async fn create(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
+    let body = h::read_body(req.into_body(), 16 << 20).await?;
+    let r: ContainerCreateRequest = h::parse_json(&body)?;
+    if r.config.image.is_empty() {
+        return Err(Error::invalid(
+            "config cannot be empty in order to create a container",
+        ));
+    }
+    let name = c.query.get("name").map(String::from);
+    let svc = c.daemon.containers.clone();
+    let (id, warnings) = tokio::task::spawn_blocking(move || svc.create(name.as_deref(), r))
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+    Ok(h::json(
+        StatusCode::CREATED,
+        &ContainerCreateResponse { id, warnings },
+    ))
+}
+
+pub fn list(c: &Ctx) -> Result<Resp> {
+    let limit = c.query.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+    let v = c
+        .daemon
+        .containers
+        .list(c.query.bool("all", false), limit, &c.query.filters()?)?;
+    Ok(h::json(StatusCode::OK, &v))
+}
+
+pub fn inspect(c: &Ctx, id: &str) -> Result<Resp> {
+    Ok(h::json(StatusCode::OK, &c.daemon.containers.inspect(id)?))
+}
+
+pub async fn start(c: &Ctx, id: &str) -> Result<Resp> {
+    c.daemon.containers.start(id).await?;
+    Ok(no_content())
+}
+
+pub async fn stop(c: &Ctx, id: &str) -> Result<Resp> {
+    let t = c.query.int("t")?;
+    c.daemon
+        .containers
+        .stop(id, t, c.query.get("signal"))
+        .await?;
+    Ok(no_content())
+}
+
+pub async fn restart(c: &Ctx, id: &str) -> Result<Resp> {
+    let t = c.query.int("t")?;
+    match c.daemon.containers.stop(id, t, c.query.get("signal")).await {
+        Ok(()) => {}
+        Err(e) if e.kind == berth_daemon::ErrorKind::NotModified => {}
+        Err(e) => return Err(e),
+    }
+    c.daemon.containers.start(id).await?;
+    Ok(no_content())
+}
+
+pub async fn kill(c: &Ctx, id: &str) -> Result<Resp> {
+    c.daemon
+        .containers
+        .kill(id, c.query.get("signal").unwrap_or(""))
+        .await?;
+    Ok(no_content())
+}
+
+pub async fn remove(c: &Ctx, id: &str) -> Result<Resp> {
+    if c.query.bool("link", false) {
+        return Err(Error::invalid("links are not supported"));
+    }
+    c.daemon
+        .containers
+        .remove(id, c.query.bool("force", false))
+        .await?;
+    Ok(no_content())
+}
+
+pub async fn resize(c: &Ctx, id: &str) -> Result<Resp> {
+    let hgt = c.query.int("h")?.unwrap_or(0);
+    let w = c.query.int("w")?.unwrap_or(0);
+    c.daemon.containers.resize(id, hgt as u16, w as u16).await?;
+    Ok(h::empty(StatusCode::OK))
+}
+
+/// `POST /wait`: headers at once (the CLI waits for them before starting the container), the
+/// body when the condition is met.
+pub fn wait(c: &Ctx, id: &str) -> Result<Resp> {
+    let cond = WaitCondition::parse(c.query.get("condition").unwrap_or(""))?;
+    // 404 now, not in the stream.
+    c.daemon.containers.record(id)?;
+    let (resp, tx) = h::stream(StatusCode::OK, "application/json");
+    let svc = c.daemon.containers.clone();
+    let id = id.to_string();
+    tokio::spawn(async move {
+        tokio::select! {
+            r = svc.wait(&id, cond) => {
+                let body = match r {
+                    Ok(code) => ContainerWaitResponse { status_code: code, error: None },
+                    Err(e) => ContainerWaitResponse {
+                        status_code: -1,
+                        error: Some(berth_api::container::WaitError { message: e.message }),
+                    },
+                };
+                let mut b = serde_json::to_vec(&body).unwrap_or_default();
+                b.push(b'\n');
+                let _ = tx.send(Bytes::from(b)).await;
+            }
+            _ = tx.closed() => {}
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /attach`: 101, then the container's streams over the hijacked connection.
+pub async fn attach(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Resp> {
+    let rec = c.daemon.containers.record(id)?;
+    let q = &c.query;
+    if !q.bool("stream", false) && q.bool("logs", false) {
+        return Err(Error::invalid(
+            "attach with logs=1 and without stream is not supported yet",
+        ));
+    }
+    let a = AttachRequest {
+        stdin: q.bool("stdin", false) && rec.config.open_stdin,
+        stdout: q.bool("stdout", false),
+        stderr: q.bool("stderr", false),
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    let svc = c.daemon.containers.clone();
+    let id = id.to_string();
+    tokio::spawn(async move {
+        let Ok(up) = upgrade.await else { return };
+        let mut client = TokioIo::new(up);
+        let shim = match svc.attach(&id, a).await {
+            Ok(s) => s,
+            Err(e) => {
+                use tokio::io::AsyncWriteExt;
+                tracing::warn!(container = %id, error = %e.message, "attach failed");
+                let _ = client
+                    .write_all(format!("{}\r\n", e.message).as_bytes())
+                    .await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        };
+        if shim.set_nonblocking(true).is_err() {
+            return;
+        }
+        let Ok(mut shim) = tokio::net::UnixStream::from_std(shim) else {
+            return;
+        };
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut shim).await;
+    });
+    let mut r = h::empty(StatusCode::SWITCHING_PROTOCOLS);
+    let ct = if rec.config.tty || !c.version.at_least(1, 42) {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let hd = r.headers_mut();
+    hd.insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    hd.insert(http::header::UPGRADE, HeaderValue::from_static("tcp"));
+    if let Ok(v) = HeaderValue::from_str(ct) {
+        hd.insert(http::header::CONTENT_TYPE, v);
+    }
+    Ok(r)
+}
+
+fn parse_time(s: Option<&str>) -> Result<f64> {
+    match s {
+        None | Some("") | Some("0") => Ok(0.0),
+        Some(v) => v
+            .parse::<f64>()
+            .map_err(|_| Error::invalid(format!("invalid time value: {v}"))),
+    }
+}
+
+/// `GET /logs`: the json-file log as frames (raw with a TTY); `follow` keeps reading until the
+/// container stops.
+pub fn logs(c: &Ctx, id: &str) -> Result<Resp> {
+    let q = &c.query;
+    let o = LogOptions {
+        stdout: q.bool("stdout", false),
+        stderr: q.bool("stderr", false),
+        timestamps: q.bool("timestamps", false),
+        tail: match q.get("tail") {
+            None | Some("all") | Some("") => None,
+            Some(n) => Some(
+                n.parse::<usize>()
+                    .map_err(|_| Error::invalid(format!("invalid tail value: {n}")))?,
+            ),
+        },
+        since: parse_time(q.get("since"))?,
+        until: parse_time(q.get("until"))?,
+    };
+    if !o.stdout && !o.stderr {
+        return Err(Error::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let follow = q.bool("follow", false);
+    let svc = c.daemon.containers.clone();
+    let (tty, first) = svc.read_logs(id, &o)?;
+    let (resp, tx) = h::stream(
+        StatusCode::OK,
+        if tty {
+            "application/vnd.docker.raw-stream"
+        } else {
+            "application/vnd.docker.multiplexed-stream"
+        },
+    );
+    let id = id.to_string();
+    let mut all_opts = o.clone();
+    all_opts.tail = None;
+    let base = if follow {
+        svc.read_logs(&id, &all_opts)
+            .map(|(_, v)| v.len())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    tokio::spawn(async move {
+        let frame = |(stream, time, line): &(u8, String, String)| -> Bytes {
+            let payload = if o.timestamps {
+                format!("{time} {line}")
+            } else {
+                line.clone()
+            };
+            if tty {
+                Bytes::from(payload)
+            } else {
+                let mut b = Vec::with_capacity(payload.len() + 8);
+                let l = (payload.len() as u32).to_be_bytes();
+                b.extend_from_slice(&[*stream, 0, 0, 0, l[0], l[1], l[2], l[3]]);
+                b.extend_from_slice(payload.as_bytes());
+                Bytes::from(b)
+            }
+        };
+        for rec in &first {
+            if tx.send(frame(rec)).await.is_err() {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        let mut sent = base;
+        loop {
+            let running = svc
+                .record(&id)
+                .map(|r| r.state.status.is_live())
+                .unwrap_or(false);
+            if let Ok((_, now)) = svc.read_logs(&id, &all_opts) {
+                for rec in now.iter().skip(sent) {
+                    if tx.send(frame(rec)).await.is_err() {
+                        return;
+                    }
+                }
+                sent = sent.max(now.len());
+            }
+            if !running {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Ok(resp)
+}

@@ -1,0 +1,130 @@
+//! `/images/...`.
+use berth_api::image::ProgressMessage;
+use berth_daemon::{Error, Result};
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+
+use crate::http::{self as h, BodyReader, Resp};
+use crate::router::Ctx;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?
+}
+
+pub fn list(c: &Ctx) -> Result<Resp> {
+    let f = c.query.filters()?;
+    f.validate(berth_api::filters::IMAGE_LIST_FILTERS)
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    let mut v = c.daemon.images.list(c.query.bool("all", false));
+    let refs = f.get("reference");
+    if !refs.is_empty() {
+        v.retain(|i| {
+            i.repo_tags.iter().any(|t| {
+                refs.iter().any(|r| {
+                    t == r
+                        || t.split(':').next() == Some(r)
+                        || r.ends_with('*') && t.starts_with(r.trim_end_matches('*'))
+                })
+            })
+        });
+    }
+    let dangling = f.get("dangling");
+    if let Some(d) = dangling.first() {
+        let want = matches!(*d, "true" | "1");
+        v.retain(|i| i.repo_tags.is_empty() == want);
+    }
+    Ok(h::json(StatusCode::OK, &v))
+}
+
+pub fn inspect(c: &Ctx, name: &str) -> Result<Resp> {
+    Ok(h::json(StatusCode::OK, &c.daemon.images.inspect(name)?))
+}
+
+pub fn tag(c: &Ctx, name: &str) -> Result<Resp> {
+    let repo = c.query.get("repo").unwrap_or("");
+    if repo.is_empty() {
+        return Err(Error::invalid(
+            "repository name must have at least one component",
+        ));
+    }
+    c.daemon
+        .images
+        .tag(name, repo, c.query.get("tag").unwrap_or(""))?;
+    Ok(h::empty(StatusCode::CREATED))
+}
+
+fn line(m: &ProgressMessage) -> Bytes {
+    let mut b = serde_json::to_vec(m).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+/// `POST /images/load`: the archive streams in; what was loaded streams out.
+pub async fn load(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
+    let reader = BodyReader::spawn(req.into_body());
+    let images = c.daemon.images.clone();
+    let (resp, tx) = h::stream(StatusCode::OK, "application/json");
+    tokio::spawn(async move {
+        let r = blocking(move || images.load(reader)).await;
+        match r {
+            Ok(lines) => {
+                for l in lines {
+                    let _ = tx
+                        .send(line(&ProgressMessage::stream(format!("{l}\n"))))
+                        .await;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(line(&ProgressMessage::error(0, e.message))).await;
+            }
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` (pull) comes with the
+/// registry issue.
+pub async fn create(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
+    if let Some(img) = c.query.get("fromImage") {
+        return Err(Error::new(
+            berth_daemon::ErrorKind::NotFound,
+            format!(
+                "pull access denied for {img}: pulling from registries is not implemented in berthd yet; use docker load or docker import"
+            ),
+        ));
+    }
+    match c.query.get("fromSrc") {
+        Some("-") => {}
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "importing from a URL is not supported ({other}); send the tarball in the body with fromSrc=-"
+            )))
+        }
+        None => return Err(Error::invalid("fromImage or fromSrc is required")),
+    }
+    let repo = c.query.get("repo").unwrap_or("").to_string();
+    let tag = c.query.get("tag").unwrap_or("").to_string();
+    let reference = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(repo),
+        (false, false) => Some(format!("{repo}:{tag}")),
+    };
+    let changes = c.query.all("changes");
+    let message = c.query.get("message").map(String::from);
+    let reader = BodyReader::spawn(req.into_body());
+    let images = c.daemon.images.clone();
+    let (resp, tx) = h::stream(StatusCode::OK, "application/json");
+    tokio::spawn(async move {
+        let r =
+            blocking(move || images.import(reader, reference.as_deref(), changes, message)).await;
+        let m = match r {
+            Ok(id) => ProgressMessage::status(id),
+            Err(e) => ProgressMessage::error(0, e.message),
+        };
+        let _ = tx.send(line(&m)).await;
+    });
+    Ok(resp)
+}
