@@ -471,6 +471,11 @@ fn memory(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupEr
                 p.writes
                     .push(Write::new(M, "memory.oom_control", u8::from(d)));
             }
+            // v1 still has the TCP buffer limit (crun sets it; runtime-tools checks it).
+            if let Some(k) = limit_value(&f("kernelTCP"), m.kernel_tcp())? {
+                p.writes
+                    .push(Write::new(M, "memory.kmem.tcp.limit_in_bytes", k).optional());
+            }
         }
         Version::V2 => {
             // memory.swap.max holds swap alone, not memory+swap.
@@ -518,10 +523,10 @@ fn memory(res: &LinuxResources, v: Version, p: &mut Plan) -> Result<(), CgroupEr
             "kernel memory limits are deprecated and not supported; ignored",
         ));
     }
-    if m.kernel_tcp().is_some() {
+    if m.kernel_tcp().is_some() && v == Version::V2 {
         p.warnings.push(Warning::new(
             f("kernelTCP"),
-            "kernel TCP memory limits are not supported; ignored",
+            "cgroup v2 has no kernel TCP memory limit; ignored",
         ));
     }
     if m.use_hierarchy() == Some(false) {

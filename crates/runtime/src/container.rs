@@ -238,7 +238,7 @@ fn create_inner(
         joins,
         new_user: ns.new_user,
         new_uts: ns.has(LinuxNamespaceType::Uts),
-        new_mnt: ns.clone_flags & libc::CLONE_NEWNS != 0,
+        new_mnt: own_mount_ns(&ns)?,
         new_cgroupns: ns.clone_flags & libc::CLONE_NEWCGROUP != 0,
         root_mapped: namespaces::is_mapped(&uid_maps, 0) && namespaces::is_mapped(&gid_maps, 0),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
@@ -261,7 +261,7 @@ fn create_inner(
         want_runtime_hooks: !runtime_hooks.is_empty(),
         fifo: Some(fifo_fd),
         console_socket,
-        mount_label: linux.and_then(|l| l.mount_label().clone()),
+        mount_label: mount_label(linux),
         hook_state: hook_state(id, Status::Created, 0, bundle, spec),
     };
 
@@ -340,6 +340,26 @@ fn create_inner(
     Ok(Created { pid })
 }
 
+/// Does the container get a mount namespace other than the runtime's? A new one, or one joined
+/// by path (`linux.namespaces[].path`, as runtime-tools' linux_ns_path test does): INIT then sets
+/// the rootfs up inside it, as runc and crun do. Joining our own is refused like having none.
+fn own_mount_ns(ns: &NsPlan) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if ns.clone_flags & libc::CLONE_NEWNS != 0 {
+        return Ok(true);
+    }
+    let Some((_, path)) = ns
+        .joins
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::Mount)
+    else {
+        return Ok(false);
+    };
+    let theirs = std::fs::metadata(path).ctx(|| format!("namespace {}", path.display()))?;
+    let ours = std::fs::metadata("/proc/self/ns/mnt").ctx(|| "/proc/self/ns/mnt".into())?;
+    Ok((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()))
+}
+
 /// runc's rule: the devices the runtime itself creates (and those of `linux.devices`) stay
 /// usable whatever the spec's device cgroup rules deny; their allow rules come last.
 pub fn with_default_device_rules(
@@ -389,6 +409,22 @@ pub fn with_default_device_rules(
     }
     res.set_devices(Some(rules));
     res
+}
+
+/// `linux.mountLabel`, if it can be used: without SELinux the kernel refuses the `context=`
+/// mount option (EINVAL on the /dev tmpfs), so the label is ignored with a warning, as crun does
+/// (a process label is still refused by validation: it would run unconfined).
+fn mount_label(linux: Option<&oci_spec::runtime::Linux>) -> Option<String> {
+    let label = linux
+        .and_then(|l| l.mount_label().clone())
+        .filter(|l| !l.is_empty())?;
+    if !crate::lsm::selinux_enabled() {
+        crate::warn(&format!(
+            "linux.mountLabel {label:?} ignored: SELinux is not enabled on this host"
+        ));
+        return None;
+    }
+    Some(label)
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
@@ -507,10 +543,9 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let spec = sd.load_config()?;
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
         let st = hook_state(id, Status::Running, saved.pid, &saved.bundle, &spec);
-        if let Err(e) = crate::hooks::run_all("poststart", &h, &st) {
-            // The spec says a failing poststart hook is logged and does not stop the container.
-            crate::warn(&e.to_string());
-        }
+        // The spec says a failing poststart hook is logged and does not stop the container, nor
+        // the hooks after it.
+        crate::hooks::run_all_warn("poststart", &h, &st);
     }
     Ok(())
 }
@@ -633,9 +668,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(spec) = spec {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
             let st = hook_state(id, Status::Stopped, 0, &saved.bundle, &spec);
-            if let Err(e) = crate::hooks::run_all("poststop", &h, &st) {
-                crate::warn(&e.to_string());
-            }
+            crate::hooks::run_all_warn("poststop", &h, &st);
         }
     }
     Ok(())

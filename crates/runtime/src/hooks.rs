@@ -18,6 +18,17 @@ pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Run every hook in order, logging a warning for each that fails: the spec's rule for
+/// poststart and poststop hooks ("the remaining hooks and lifecycle continue as if the hook had
+/// succeeded").
+pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run(h, state_json) {
+            crate::warn(&format!("{kind}[{i}] hook: {e}"));
+        }
+    }
+}
+
 fn run(h: &Hook, state_json: &[u8]) -> std::result::Result<(), String> {
     let path = h.path();
     let args = h.args().clone().unwrap_or_default();

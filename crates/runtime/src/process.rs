@@ -443,6 +443,15 @@ fn open_console(
 
 /// Shared tail of INIT and EXEC: the executable, cwd, rlimits, terminal, security, identity.
 fn finalize_process(p: &ProcessConfig, console: Option<&OwnedFd>) -> Result<CString> {
+    // Mark every fd the process was not given close-on-exec here, before any seccomp filter is
+    // loaded: a profile need not allow close_range(2) (runtime-tools' default profile does not,
+    // and then every container failed with "close fds: Operation not permitted"). Every fd
+    // opened from here until execve is O_CLOEXEC.
+    let first = 3 + p.preserve_fds;
+    sys::cloexec_from(first).map_err(|e| RuntimeError::Setup(format!("close fds: {e}")))?;
+    for fd in 3..first {
+        let _ = sys::set_cloexec(fd as i32, false);
+    }
     let exe = lookup_executable(p)?;
     std::env::set_current_dir(&p.cwd)
         .ctx(|| format!("chdir to cwd ({}) set in config.json", p.cwd.display()))?;
@@ -560,15 +569,9 @@ fn errno_text(e: &io::Error) -> String {
     }
 }
 
-/// Close everything the process was not given, reset signals, and execve. Returns on failure.
+/// Reset signals and execve (fds were marked close-on-exec by `finalize_process`, before
+/// seccomp). Returns on failure.
 fn exec_user(p: &ProcessConfig, exe: &CString) -> RuntimeError {
-    let first = 3 + p.preserve_fds;
-    if let Err(e) = sys::cloexec_from(first) {
-        return RuntimeError::Setup(format!("close fds: {e}"));
-    }
-    for fd in 3..first {
-        let _ = sys::set_cloexec(fd as i32, false);
-    }
     sys::reset_signal_dispositions();
     sys::unblock_all_signals();
     let e = sys::execve(exe, &p.args, &p.env);

@@ -472,6 +472,12 @@ pub struct ApplyCtx<'a> {
 pub fn prepare(plan: &RootfsPlan, ctx: &ApplyCtx<'_>) -> Result<OwnedFd> {
     sys::mount(None, c"/", None, plan.root_propagation, None)
         .ctx(|| "set propagation of /".into())?;
+    // pivot_root(2) (and MS_MOVE) refuse a new root whose parent mount is shared, and binding
+    // from an unbindable mount fails: with rootfsPropagation "shared" or "unbindable" the bind
+    // below or the pivot failed with EINVAL. Make the mount holding the rootfs private first,
+    // as crun does (runc does it when that mount is shared); the requested propagation is
+    // given to the new / after the pivot.
+    make_parent_mount_private(&plan.rootfs)?;
     let rootfs = sys::cpath(&plan.rootfs).ctx(|| "rootfs path".into())?;
     sys::mount(
         Some(&rootfs),
@@ -516,6 +522,22 @@ pub fn prepare(plan: &RootfsPlan, ctx: &ApplyCtx<'_>) -> Result<OwnedFd> {
         }
     }
     Ok(root)
+}
+
+/// Make the mount that holds `path` private: `path` itself if it is a mount point, else the
+/// nearest mount point above it (mount(2) says EINVAL for a path that is not one).
+fn make_parent_mount_private(path: &Path) -> Result<()> {
+    let mut p = path.to_path_buf();
+    loop {
+        let c = sys::cpath(&p).ctx(String::new)?;
+        match sys::mount(None, &c, None, libc::MS_PRIVATE, None) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && p.pop() => continue,
+            Err(e) => {
+                return Err(e).ctx(|| format!("make the mount holding {} private", path.display()))
+            }
+        }
+    }
 }
 
 fn describe(k: &MountKind) -> String {
@@ -933,6 +955,17 @@ pub fn pivot(plan: &RootfsPlan, root: &OwnedFd) -> Result<()> {
         sys::umount2(c".", libc::MNT_DETACH).ctx(|| "detach old root".into())?;
     }
     std::env::set_current_dir("/").ctx(|| "chdir /".into())?;
+    // linux.rootfsPropagation is about the container's /: give it to the new root too (its bind
+    // was made from a private mount, so it is private until now), as crun does. Not recursively:
+    // the mounts below / keep the propagation their own options asked for.
+    sys::mount(
+        None,
+        c"/",
+        None,
+        plan.root_propagation & !libc::MS_REC,
+        None,
+    )
+    .ctx(|| "set propagation of the new /".into())?;
     Ok(())
 }
 

@@ -113,10 +113,7 @@ fn memory_warnings_and_errors() {
                                  "disableOOMKiller": true}});
     assert_eq!(
         warnings(spec.clone(), V1),
-        [
-            "linux.resources.memory.kernel",
-            "linux.resources.memory.kernelTCP"
-        ]
+        ["linux.resources.memory.kernel"]
     );
     assert_eq!(
         warnings(spec, V2),
@@ -127,7 +124,10 @@ fn memory_warnings_and_errors() {
             "linux.resources.memory.kernelTCP",
         ]
     );
-    assert!(writes(json!({"memory": {"kernel": 1, "kernelTCP": 1}}), V1).is_empty());
+    assert_eq!(
+        writes(json!({"memory": {"kernel": 1, "kernelTCP": 1048576}}), V1),
+        ["memory.kmem.tcp.limit_in_bytes=1048576"]
+    );
     assert_eq!(
         err(json!({"memory": {"limit": -2}}), V1),
         "linux.resources.memory.limit: -2 is negative (only -1, unlimited, is allowed)"

@@ -642,6 +642,22 @@ impl ContainerService {
             }
             self.stop(&id, Some(0), Some("SIGKILL")).await?;
         }
+        // A shim that outlived its container's record (a start that failed half-way, a
+        // daemon crash): stop it before its files go.
+        let client = ShimClient::new(self.shim_dir(&id));
+        tokio::task::spawn_blocking(move || {
+            if client
+                .call(&Request::Kill {
+                    signal: 9,
+                    all: true,
+                })
+                .is_ok()
+            {
+                let _ = client.call(&Request::Wait);
+            }
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
         {
             let mut r = c.rec.lock().map_err(poisoned)?;
             if r.state.status == Status::Removing {

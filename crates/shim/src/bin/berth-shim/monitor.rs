@@ -60,6 +60,22 @@ struct ExecState {
     exit: Option<ExitInfo>,
 }
 
+/// Deletes a half-set-up container.
+#[derive(Debug)]
+struct DeleteOnDrop {
+    root: PathBuf,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = container::delete(&self.root, &self.id, true);
+        }
+    }
+}
+
 /// A created container and its sockets.
 #[derive(Debug)]
 pub struct Monitor {
@@ -117,10 +133,13 @@ impl Monitor {
         if !task.rootfs.is_empty() {
             rootfs::mount_all(&rootfs, &task.rootfs)?;
         }
-        match Self::create(dir, task, &rootfs) {
+        match Self::create(dir.clone(), task, &rootfs) {
             Ok(m) => Ok(m),
             Err(e) => {
                 rootfs::unmount_all(&rootfs);
+                for name in [protocol::CTL_SOCK, protocol::ATTACH_SOCK, "console.sock"] {
+                    let _ = std::fs::remove_file(dir.join(name));
+                }
                 Err(e)
             }
         }
@@ -154,6 +173,9 @@ impl Monitor {
                 (child_in, our_in) = (null()?, None);
             }
         }
+        // Sockets first: a failure here leaves no container behind.
+        let ctl = listen(&dir.join(protocol::CTL_SOCK))?;
+        let attach = listen(&dir.join(protocol::ATTACH_SOCK))?;
         // The runtime gives INIT the caller's fds 0-2: put the container's there for the call.
         let saved: Vec<OwnedFd> = [
             rustix::stdio::stdin(),
@@ -185,6 +207,12 @@ impl Monitor {
         let _ = rustix::stdio::dup2_stderr(&saved[2]);
         drop((child_in, child_out, child_err));
         let created = created.map_err(|e| e.to_string())?;
+        // From here a failure must not leave the created container waiting at its FIFO.
+        let mut guard = DeleteOnDrop {
+            root: task.runtime_root.clone(),
+            id: task.id.clone(),
+            armed: true,
+        };
         let master = match master_thread {
             Some(t) => {
                 let m = t.join().ok().flatten();
@@ -192,7 +220,6 @@ impl Monitor {
                     let _ = std::fs::remove_file(p);
                 }
                 if m.is_none() {
-                    let _ = container::delete(&task.runtime_root, &task.id, true);
                     return Err("the runtime sent no terminal".into());
                 }
                 m
@@ -216,9 +243,8 @@ impl Monitor {
             }
             (_, w) => w,
         };
-        let ctl = listen(&dir.join(protocol::CTL_SOCK))?;
-        let attach = listen(&dir.join(protocol::ATTACH_SOCK))?;
         let stdin = Stdin::new(stdin_w, task.stdin_once);
+        guard.armed = false;
         Ok(Monitor {
             shared: Arc::new(Shared {
                 init_pid: created.pid,

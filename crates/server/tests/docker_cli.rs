@@ -1,0 +1,438 @@
+//! Black-box: the stock `docker` CLI against a real berthd on a temp root and socket.
+//! Each test runs its own berthd (several side by side) and cleans up even when it fails.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: this test needs root (CI runs as root)");
+            return;
+        }
+    };
+}
+
+fn fixture_rootfs() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixture-busybox.sh");
+    let out = Command::new("bash").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+struct Berthd {
+    dir: PathBuf,
+    tag: String,
+    child: Option<Child>,
+}
+
+impl Berthd {
+    fn start() -> Berthd {
+        assert!(
+            Command::new("docker").arg("--version").output().is_ok(),
+            "the docker CLI is missing (Debian: apt-get install docker.io)"
+        );
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("berth-test-{}-d{n}", std::process::id());
+        let dir = PathBuf::from("/tmp").join(&tag);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Berthd {
+            dir,
+            tag,
+            child: None,
+        };
+        d.spawn();
+        // The base image, from Debian's busybox-static.
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(fixture_rootfs())
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = d
+            .docker()
+            .args(["import", "-", "busybox:latest"])
+            .stdin(tar.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        let _ = tar.wait();
+        assert!(
+            out.status.success(),
+            "import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        d
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.join("berthd.sock")
+    }
+
+    fn spawn(&mut self) {
+        let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        let shim = berthd.with_file_name("berth-shim");
+        assert!(
+            shim.exists(),
+            "{} missing: cargo build --workspace --bins first",
+            shim.display()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("berthd.log"))
+            .unwrap();
+        let child = Command::new(berthd)
+            .arg("--data-root")
+            .arg(self.dir.join("data"))
+            .arg("--exec-root")
+            .arg(self.dir.join("run"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--cgroup-parent")
+            .arg(&self.tag)
+            .arg("--shim")
+            .arg(shim)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not come up: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL berthd (the containers' shims live on).
+    fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .env_remove("DOCKER_CONTEXT");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.docker()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// (exit code, stdout, stderr)
+    fn d(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.run(args);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        if self.child.is_none() && std::os::unix::net::UnixStream::connect(self.sock()).is_err() {
+            self.spawn();
+        }
+        let (_, ids, _) = self.d(&["ps", "-aq"]);
+        for id in ids.split_whitespace() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+        if let Some(mut c) = self.child.take() {
+            // SAFETY-free: a polite stop by pid.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+        // Anything still mounted below the root (a test that failed half-way).
+        if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let root = self.dir.display().to_string();
+            let mut points: Vec<&str> = m
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|p| p.starts_with(&root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = Command::new("umount").args(["-l", p]).status();
+            }
+        }
+        if let Ok(out) = Command::new("find")
+            .args(["/sys/fs/cgroup", "-depth", "-type", "d", "-name", &self.tag])
+            .output()
+        {
+            for d in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("find")
+                    .args([d, "-depth", "-type", "d", "-delete"])
+                    .status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn run_prints_output_and_exit_codes_follow_docker() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, out, err) = b.d(&["run", "--rm", "busybox", "echo", "hello from berth"]);
+    assert_eq!(code, 0, "{err}\n{}", b.log());
+    assert_eq!(out, "hello from berth\n");
+    let (code, out, err) = b.d(&[
+        "run",
+        "--name",
+        "t1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(out, "out\n");
+    assert!(err.contains("err\n"), "{err}");
+    // --rm removed the first one; t1 stays, exited with 3.
+    let (_, ps, _) = b.d(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert_eq!(ps.lines().count(), 1, "{ps}");
+    assert!(ps.starts_with("t1 Exited (3) "), "{ps}");
+    // Name conflict: 125 and Docker's text.
+    let (code, _, err) = b.d(&["run", "--name", "t1", "busybox", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("is already in use by container"), "{err}");
+    // A missing executable: 127.
+    let (code, _, err) = b.d(&["run", "--rm", "busybox", "/nonexistent"]);
+    assert_eq!(code, 127, "{err}");
+    // An unknown image names itself.
+    let (code, _, err) = b.d(&["run", "--rm", "nosuchimage:1"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("nosuchimage"), "{err}");
+    // logs after exit keep both streams apart.
+    let o = b.run(&["logs", "t1"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+}
+
+#[test]
+fn detached_container_lifecycle_inspect_stop_rm() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, id, err) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "sl",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(id.trim().len(), 64);
+    let (_, st, _) = b.d(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Running}} {{.Name}}",
+        "sl",
+    ]);
+    assert_eq!(st.trim(), "running true /sl");
+    let (_, ps, _) = b.d(&["ps", "--format", "{{.Names}}|{{.Status}}|{{.Command}}"]);
+    assert!(ps.starts_with("sl|Up "), "{ps}");
+    // rm of a running container needs -f.
+    let (code, _, err) = b.d(&["rm", "sl"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("Stop the container before attempting removal"),
+        "{err}"
+    );
+    let (code, _, err) = b.d(&["stop", "-t", "5", "sl"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, st, _) = b.d(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "sl",
+    ]);
+    assert_eq!(st.trim(), "exited 0", "the TERM trap ran");
+    let (_, logs, _) = b.d(&["logs", "sl"]);
+    assert_eq!(logs, "started\n");
+    // start again, kill, rm.
+    assert_eq!(b.d(&["start", "sl"]).0, 0);
+    assert_eq!(b.d(&["kill", "sl"]).0, 0);
+    let (_, code, _) = b.d(&["wait", "sl"]);
+    assert_eq!(code.trim(), "137");
+    assert_eq!(b.d(&["rm", "sl"]).0, 0);
+    let (_, ps, _) = b.d(&["ps", "-aq"]);
+    assert!(ps.trim().is_empty(), "{ps}");
+    let (code, _, err) = b.d(&["inspect", "sl"]);
+    assert_ne!(code, 0);
+    assert!(err.to_lowercase().contains("no such"), "{err}");
+}
+
+#[test]
+fn stdin_is_piped_with_dash_i() {
+    need_root!();
+    let b = Berthd::start();
+    let mut c = b
+        .docker()
+        .args(["run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut i = c.stdin.take().unwrap();
+        i.write_all(b"shout\n").unwrap();
+    }
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "SHOUT\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success());
+}
+
+#[test]
+fn containers_survive_a_daemon_crash() {
+    need_root!();
+    let mut b = Berthd::start();
+    let (code, _, err) = b.d(&["run", "-d", "--name", "keep", "busybox", "sleep", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, pid, _) = b.d(&["inspect", "-f", "{{.State.Pid}}", "keep"]);
+    let pid: i32 = pid.trim().parse().unwrap();
+    b.crash();
+    // While berthd is down: one container keeps running, the other exits.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the container died with the daemon"
+    );
+    b.spawn();
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "keep"]);
+    assert_eq!(st.trim(), format!("running {pid}"));
+    let (_, st, _) = b.d(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "short",
+    ]);
+    assert_eq!(
+        st.trim(),
+        "exited 5",
+        "the exit while berthd was down is recorded"
+    );
+    // The re-adopted container is still under control.
+    let (code, _, err) = b.d(&["rm", "-f", "keep"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists() || {
+            std::thread::sleep(Duration::from_millis(300));
+            !Path::new(&format!("/proc/{pid}")).exists()
+        }
+    );
+}
+
+#[test]
+fn api_errors_and_negotiation() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, out, _) = b.d(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "1.41 1.24");
+    // Unsupported fields are refused by name, not ignored.
+    let (code, _, err) = b.d(&["run", "--rm", "-p", "8080:80", "busybox", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("PortBindings"), "{err}");
+    let (code, _, err) = b.d(&["run", "--rm", "--user", "nobody", "busybox", "true"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nobody"), "{err}");
+    // Limits reach the container's cgroup.
+    let (code, out, err) = b.d(&[
+        "run",
+        "--rm",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "33",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "67108864\n33\n");
+    // Docker's default capabilities, and --cap-drop ALL.
+    let (_, out, _) = b.d(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.trim(), "CapEff:\t00000000a80425fb");
+    let (_, out, _) = b.d(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.trim(), "CapEff:\t0000000000000000");
+}
