@@ -1,48 +1,53 @@
 #!/usr/bin/env bash
-# The main job, end to end on a fresh machine (as root): install what is missing, build, make the
-# busybox base image from Debian's busybox-static, run a container and show it working.
-# Until berthd lands (issue 4) the container is run by berth-runc directly on an OCI bundle.
+# The main job, end to end on a fresh machine (as root): install what is missing, build, start
+# berthd on its defaults (/var/lib/berth, unix:///run/berth/berthd.sock), make the busybox base
+# image from Debian's busybox-static, run a container and show it working.
+# The client is Berth's own `berth` when it is built, else the stock docker CLI pointed at berthd.
+# berthd is stopped at the end if this script started it (KEEP_BERTHD=1 leaves it running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (sudo scripts/demo.sh)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in busybox-static libseccomp-dev pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in busybox-static libseccomp-dev pkg-config curl; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
 
 echo "== build"
 cargo build --release --bins
-runc=$PWD/target/release/berth-runc
+bin=$PWD/target/release
+sock=/run/berth/berthd.sock
+export DOCKER_HOST=unix://$sock
 
-echo "== base image: busybox rootfs from Debian's busybox-static"
-rootfs=$(scripts/fixture-busybox.sh)
-echo "$rootfs"
-
-work=$(mktemp -d /tmp/berth-demo.XXXXXX)
-state=$work/state
-cleanup() {
-  "$runc" --root "$state" delete -f demo >/dev/null 2>&1 || true
-  rm -rf "$work"
+started=""
+if ! curl -s --unix-socket "$sock" http://berth/_ping >/dev/null 2>&1; then
+  echo "== start berthd (log: /run/berth/berthd.log)"
+  mkdir -p /run/berth
+  "$bin/berthd" >/run/berth/berthd.log 2>&1 &
+  started=$!
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+fi
+stop() {
+  if [ -n "$started" ] && [ -z "${KEEP_BERTHD:-}" ]; then
+    kill "$started" 2>/dev/null || true
+    wait "$started" 2>/dev/null || true
+  fi
 }
-trap cleanup EXIT
-cp -a "$rootfs" "$work/rootfs"
-"$runc" spec -b "$work"
-# A non-interactive process, a memory and pids limit, a cgroup below ours.
-python3 - "$work/config.json" <<'EOF'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c",
-    "echo \"hello from $(hostname): uid=$(id -u), pid=$$\"; "
-    "grep -E '^(CapEff|Seccomp|NoNewPrivs)' /proc/self/status; "
-    "echo memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); "
-    "echo pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max); "
-    "ls /"]
-c["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 64}}
-c["linux"]["cgroupsPath"] = "berth/berth-demo"
-json.dump(c, open(p, "w"), indent=2)
-EOF
-echo "== berth-runc run demo"
-"$runc" --root "$state" run -b "$work" demo
+trap stop EXIT
+
+if [ -x "$bin/berth" ]; then cli=("$bin/berth"); else cli=(docker); fi
+echo "== client: ${cli[*]}"
+
+echo "== base image: busybox from Debian's busybox-static"
+rootfs=$(scripts/fixture-busybox.sh)
+tar -C "$rootfs" -c . | "${cli[@]}" import - busybox:latest
+"${cli[@]}" images
+
+echo "== run a container"
+"${cli[@]}" run --rm --name berth-demo --memory 64m --pids-limit 64 busybox sh -c '
+  echo "hello from $(hostname): uid=$(id -u), pid=$$"
+  grep -E "^(CapEff|Seccomp|NoNewPrivs)" /proc/self/status
+  echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+  echo "pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"
+  ls /'
 echo "== exit code $?"
+"${cli[@]}" ps -a
