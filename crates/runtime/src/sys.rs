@@ -627,3 +627,12 @@ pub fn exit_now(code: i32) -> ! {
     // forked child that must not flush its parent's buffers needs.
     unsafe { libc::_exit(code) }
 }
+
+/// Give free heap memory back to the kernel (long-lived monitors call it once after setup).
+pub fn malloc_trim() {
+    // SAFETY: malloc_trim(3) takes a size and only walks glibc's own allocator state; it is safe
+    // to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

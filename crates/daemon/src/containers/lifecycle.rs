@@ -363,6 +363,9 @@ impl ContainerService {
         )?;
         let out = std::process::Command::new(&self.cfg.shim)
             .arg(&shim_dir)
+            // One malloc arena: the shim's threads mostly sleep; per-thread arenas cost memory
+            // in every one of them.
+            .env("MALLOC_ARENA_MAX", "1")
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()

@@ -129,6 +129,8 @@ fn shim(dir: PathBuf) -> ! {
         Ok(m) => {
             let _ = writeln!(report, "{}", serde_json::json!({ "pid": m.init_pid() }));
             drop(report);
+            // Setup (spec parsing, seccomp compilation) is done: return its heap.
+            sys::malloc_trim();
             m.run()
         }
         Err(e) => {
