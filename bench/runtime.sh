@@ -32,6 +32,9 @@ cleanup() {
   rm -rf "$work"
   # The runtimes leave the empty parent of their cgroups behind.
   find /sys/fs/cgroup -depth -type d -name 'berth-bench' -exec rmdir {} + 2>/dev/null || true
+  # With the unified hierarchy unmounted here, crun wrote its cgroup into the plain tmpfs
+  # directory below the mount point (hidden from the host, not removed by rmdir).
+  if ! mountpoint -q /sys/fs/cgroup/unified; then rm -rf /sys/fs/cgroup/unified/berth-bench; fi
 }
 trap cleanup EXIT
 
