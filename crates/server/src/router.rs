@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::{self as h, Query, Resp};
-use crate::routes::{containers, images, system};
+use crate::routes::{containers, exec, images, system};
 
 /// What every handler gets.
 pub struct Ctx {
@@ -70,6 +70,10 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
         (&Method::DELETE, ["containers", id]) => containers::remove(&ctx, id).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id).await,
 
         (&Method::GET, ["images", "json"]) => images::list(&ctx),
         (&Method::POST, ["images", "load"]) => images::load(&ctx, req).await,

@@ -436,3 +436,57 @@ fn api_errors_and_negotiation() {
     ]);
     assert_eq!(out.trim(), "CapEff:\t0000000000000000");
 }
+
+#[test]
+fn exec_runs_beside_the_container() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.d(&["run", "-d", "--name", "e1", "busybox", "sleep", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = b.d(&[
+        "exec",
+        "e1",
+        "sh",
+        "-c",
+        "echo hi; cat /proc/1/comm; exit 4",
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(out, "hi\nsleep\n");
+    let (code, out, _) = b.d(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        "-w",
+        "/tmp",
+        "-e",
+        "FOO=bar",
+        "e1",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $FOO",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "1000\n/tmp\nbar\n");
+    let (code, out, err) = b.d(&["exec", "e1", "/nope"]);
+    assert_eq!(code, 127, "{out}{err}");
+    assert!(format!("{out}{err}").contains("no such file or directory"));
+    // -d returns at once; the process runs on.
+    let (code, _, _) = b.d(&[
+        "exec",
+        "-d",
+        "e1",
+        "sh",
+        "-c",
+        "sleep 0.3; touch /tmp/detached",
+    ]);
+    assert_eq!(code, 0);
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, out, _) = b.d(&["exec", "e1", "ls", "/tmp"]);
+    assert!(out.contains("detached"), "{out}");
+    // exec in a stopped container is refused.
+    assert_eq!(b.d(&["kill", "e1"]).0, 0);
+    let _ = b.d(&["wait", "e1"]);
+    let (code, _, err) = b.d(&["exec", "e1", "true"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not running"), "{err}");
+}

@@ -4,9 +4,11 @@
 //! - [`spec`]: the OCI spec from a record.
 //! - `lifecycle.rs`: create, start, stop, kill, wait, remove, restore.
 //! - `views.rs`: list, inspect, logs.
+//! - `exec.rs`: exec create / start / inspect / resize through the shim.
 pub mod record;
 pub mod spec;
 
+mod exec;
 mod lifecycle;
 mod views;
 
@@ -16,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, watch};
 
+pub use exec::{ExecRecord, StartedExec};
 pub use lifecycle::{AttachRequest, WaitCondition};
 pub use record::{Record, State, Status};
 pub use views::LogOptions;
@@ -57,6 +60,7 @@ pub struct ContainerService {
     pub(crate) images: Arc<ImageService>,
     pub(crate) events: Events,
     pub(crate) all: Mutex<HashMap<String, Arc<Ctr>>>,
+    pub(crate) execs: exec::Execs,
 }
 
 impl ContainerService {
@@ -74,6 +78,7 @@ impl ContainerService {
             images,
             events,
             all: Mutex::new(HashMap::new()),
+            execs: exec::Execs::default(),
         });
         let mut restored = Vec::new();
         for e in std::fs::read_dir(svc.cfg.containers_dir())?.flatten() {

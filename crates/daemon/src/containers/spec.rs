@@ -141,7 +141,7 @@ pub fn capabilities(h: &HostConfig) -> Result<Vec<String>> {
 }
 
 /// `--user`: numeric `uid[:gid]` (names need the image's /etc/passwd: not yet).
-fn user(u: &str) -> Result<(u32, u32)> {
+pub(crate) fn user(u: &str) -> Result<(u32, u32)> {
     if u.is_empty() || u == "root" || u == "0" {
         return Ok((0, 0));
     }
