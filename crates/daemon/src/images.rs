@@ -3,10 +3,34 @@
 use std::io::Read;
 
 use berth_api::container::ContainerConfig;
-use berth_api::image::{ImageInspect, ImageSummary, RootFs};
+use std::collections::BTreeSet;
+
+use berth_api::image::{
+    HistoryItem, ImageDeleteItem, ImageInspect, ImagePruneResponse, ImageSummary, RootFs,
+};
 use berth_image::{archive, Digest, Image, ImageRoot, ImportOptions, Reference};
 
 use crate::error::{Error, Result};
+
+fn gc_err(e: berth_image::GcError) -> Error {
+    match e {
+        berth_image::GcError::Conflict(m) => Error::conflict(format!("conflict: unable to {m}")),
+        berth_image::GcError::Image(i) => i.into(),
+        other => Error::internal(other.to_string()),
+    }
+}
+
+fn report_items(rep: &berth_image::RemoveReport) -> Vec<ImageDeleteItem> {
+    rep.untagged
+        .iter()
+        .map(|r| ImageDeleteItem::Untagged(r.familiar()))
+        .chain(
+            rep.deleted
+                .iter()
+                .map(|d| ImageDeleteItem::Deleted(d.to_string())),
+        )
+        .collect()
+}
 
 /// Image operations over one data root.
 #[derive(Debug)]
@@ -172,6 +196,72 @@ impl ImageService {
         };
         let l = archive::import(self.root.stores(), r, &opts)?;
         Ok(l.image.id.to_string())
+    }
+
+    /// `DELETE /images/{name}`: untag, or delete when nothing else names or uses it.
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: &BTreeSet<Digest>,
+    ) -> Result<Vec<ImageDeleteItem>> {
+        let rep = berth_image::gc::remove_image(&self.root, name, in_use, force).map_err(gc_err)?;
+        Ok(report_items(&rep))
+    }
+
+    /// `POST /images/prune`: dangling images, or (`all`) every unused one.
+    pub fn prune(&self, all: bool, in_use: &BTreeSet<Digest>) -> Result<ImagePruneResponse> {
+        let rep = berth_image::gc::prune(&self.root, all, in_use).map_err(gc_err)?;
+        let items = report_items(&rep);
+        Ok(ImagePruneResponse {
+            images_deleted: if items.is_empty() { None } else { Some(items) },
+            space_reclaimed: rep.reclaimed,
+        })
+    }
+
+    /// `GET /images/{name}/history`: newest first, as Docker lists it.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>> {
+        let img = self.resolve(name)?;
+        let tags: Vec<String> = img.repo_tags.iter().map(Reference::familiar).collect();
+        let entries = self.root.images.history(&img.id)?;
+        let n = entries.len();
+        Ok(entries
+            .into_iter()
+            .enumerate()
+            .rev()
+            .map(|(i, e)| HistoryItem {
+                id: if i + 1 == n {
+                    img.id.to_string()
+                } else {
+                    "<missing>".into()
+                },
+                created: unix_secs(e.created.as_deref()),
+                created_by: e.created_by.unwrap_or_default(),
+                tags: if i + 1 == n && !tags.is_empty() {
+                    Some(tags.clone())
+                } else {
+                    None
+                },
+                size: e.size as i64,
+                comment: e.comment.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// `GET /images/get?names=…`: a docker-archive of the named images.
+    pub fn save(&self, names: &[String], w: impl std::io::Write) -> Result<()> {
+        let mut list = Vec::new();
+        for n in names {
+            let img = self.resolve(n)?;
+            // A name keeps its tag in the archive; an ID saves the image untagged.
+            let refs = match Reference::parse(n) {
+                Ok(r) if self.root.images.lookup(&r).as_ref() == Some(&img.id) => vec![r],
+                _ => Vec::new(),
+            };
+            list.push((img.id.clone(), refs));
+        }
+        archive::save(self.root.stores(), &list, w, &mut |_| {})?;
+        Ok(())
     }
 
     /// `POST /images/{name}/tag?repo=&tag=`.

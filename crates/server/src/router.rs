@@ -71,6 +71,12 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
         (&Method::DELETE, ["containers", id]) => containers::remove(&ctx, id).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
+        (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id, true).await,
+        (&Method::POST, ["containers", id, "unpause"]) => containers::pause(&ctx, id, false).await,
+        (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id).await,
+        (&Method::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id).await,
+        (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
+        (&Method::POST, ["containers", id, "update"]) => containers::update(&ctx, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id).await,
@@ -78,6 +84,17 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["images", "json"]) => images::list(&ctx),
         (&Method::POST, ["images", "load"]) => images::load(&ctx, req).await,
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
+        (&Method::POST, ["images", "prune"]) => images::prune(&ctx),
+        (&Method::GET, ["images", "get"]) => images::save(&ctx, ctx.query.all("names")),
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
+            images::save(&ctx, vec![name.join("/")])
+        }
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            images::history(&ctx, &name.join("/"))
+        }
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
+            images::remove(&ctx, &name.join("/"))
+        }
         // Image names contain '/': match by suffix.
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::inspect(&ctx, &name.join("/"))

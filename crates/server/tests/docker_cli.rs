@@ -490,3 +490,86 @@ fn exec_runs_beside_the_container() {
     assert_ne!(code, 0);
     assert!(err.contains("is not running"), "{err}");
 }
+
+#[test]
+fn pause_top_stats_rename_update_and_images() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "o1",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do sleep 1; done",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = b.d(&["top", "o1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("UID") && out.contains("while true"),
+        "{out}"
+    );
+    assert_eq!(b.d(&["pause", "o1"]).0, 0);
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "o1"]);
+    assert_eq!(st.trim(), "paused true");
+    let (code, _, err) = b.d(&["pause", "o1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already paused"), "{err}");
+    assert_eq!(b.d(&["unpause", "o1"]).0, 0);
+    let (code, out, err) = b.d(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "o1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("o1 "), "{out}");
+    assert_eq!(b.d(&["rename", "o1", "o2"]).0, 0);
+    let (code, _, err) = b.d(&["update", "--memory", "32m", "--memory-swap", "64m", "o2"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = b.d(&[
+        "exec",
+        "o2",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]);
+    assert_eq!(out.trim(), "33554432");
+    // Images: in use → conflict; tag, history, save, rmi.
+    let (code, _, err) = b.d(&["rmi", "busybox"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("conflict"), "{err}");
+    assert_eq!(b.d(&["tag", "busybox", "bb:2"]).0, 0);
+    let (_, out, _) = b.d(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        out.contains("bb:2") && out.contains("busybox:latest"),
+        "{out}"
+    );
+    let (_, out, _) = b.d(&["rmi", "bb:2"]);
+    assert_eq!(out.trim(), "Untagged: bb:2");
+    let (code, out, _) = b.d(&["history", "--format", "{{.Comment}}", "busybox"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Imported from -"), "{out}");
+    let save = b.run(&["save", "busybox"]);
+    assert!(save.status.success());
+    let listing = Command::new("tar")
+        .arg("-t")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut t| {
+            use std::io::Write;
+            t.stdin.take().map(|mut i| i.write_all(&save.stdout));
+            t.wait_with_output()
+        })
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(names.contains("manifest.json"), "{names}");
+    assert_eq!(b.d(&["rm", "-f", "o2"]).0, 0);
+    let (code, out, _) = b.d(&["rmi", "busybox"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+}

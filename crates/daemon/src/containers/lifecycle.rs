@@ -680,6 +680,7 @@ impl ContainerService {
             let _ = std::process::Command::new("umount")
                 .arg("-l")
                 .arg(&rootfs)
+                .stderr(std::process::Stdio::null())
                 .status();
             images.root().snapshots.remove(&snapshot_key(&id2))?;
             std::fs::remove_dir_all(&snapshots_root)?;

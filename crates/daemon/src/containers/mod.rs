@@ -10,6 +10,7 @@ pub mod spec;
 
 mod exec;
 mod lifecycle;
+mod ops;
 mod views;
 
 use std::collections::HashMap;

@@ -142,6 +142,19 @@ impl ContainerService {
         Ok(out)
     }
 
+    /// Image IDs that containers (any state) are made from: never deleted under them.
+    pub fn images_in_use(&self) -> std::collections::BTreeSet<berth_image::Digest> {
+        self.all
+            .lock()
+            .map(|all| {
+                all.values()
+                    .filter_map(|c| c.rec.lock().ok().map(|r| r.image_id.clone()))
+                    .filter_map(|id| id.parse::<berth_image::Digest>().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// `GET /containers/{id}/json`.
     pub fn inspect(&self, name: &str) -> Result<ContainerInspect> {
         let r = self.record(name)?;

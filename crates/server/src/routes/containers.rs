@@ -285,3 +285,74 @@ pub fn logs(c: &Ctx, id: &str) -> Result<Resp> {
     });
     Ok(resp)
 }
+
+pub async fn pause(c: &Ctx, id: &str, pause: bool) -> Result<Resp> {
+    c.daemon.containers.set_paused(id, pause).await?;
+    Ok(no_content())
+}
+
+pub async fn top(c: &Ctx, id: &str) -> Result<Resp> {
+    let t = c
+        .daemon
+        .containers
+        .top(id, c.query.get("ps_args").unwrap_or(""))
+        .await?;
+    Ok(h::json(StatusCode::OK, &t))
+}
+
+pub fn rename(c: &Ctx, id: &str) -> Result<Resp> {
+    c.daemon
+        .containers
+        .rename(id, c.query.get("name").unwrap_or(""))?;
+    Ok(no_content())
+}
+
+pub async fn update(c: &Ctx, id: &str, req: Request<Incoming>) -> Result<Resp> {
+    let body = h::read_body(req.into_body(), 1 << 20).await?;
+    let u: berth_api::container::ContainerUpdateRequest = h::parse_json(&body)?;
+    let w = c.daemon.containers.update(id, u).await?;
+    Ok(h::json(
+        StatusCode::OK,
+        &berth_api::container::ContainerUpdateResponse {
+            warnings: if w.is_empty() { None } else { Some(w) },
+        },
+    ))
+}
+
+/// `GET /stats`: one sample (`stream=0`), or one per second until the client goes.
+pub async fn stats(c: &Ctx, id: &str) -> Result<Resp> {
+    let svc = c.daemon.containers.clone();
+    let first = svc.stats(id, None).await?;
+    if !c.query.bool("stream", true) {
+        // With one-shot off, Docker fills precpu from a second sample a moment later.
+        let one_shot = c.query.bool("one-shot", false);
+        let s = if one_shot {
+            first
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            svc.stats(id, Some(&first)).await.unwrap_or(first)
+        };
+        return Ok(h::json(StatusCode::OK, &s));
+    }
+    let (resp, tx) = h::stream(StatusCode::OK, "application/json");
+    let id = id.to_string();
+    tokio::spawn(async move {
+        let mut prev = first;
+        loop {
+            let mut b = serde_json::to_vec(&prev).unwrap_or_default();
+            b.push(b'\n');
+            if tx.send(Bytes::from(b)).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tx.closed() => return,
+            }
+            match svc.stats(&id, Some(&prev)).await {
+                Ok(s) => prev = s,
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(resp)
+}

@@ -128,3 +128,64 @@ pub async fn create(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
     });
     Ok(resp)
 }
+
+pub fn remove(c: &Ctx, name: &str) -> Result<Resp> {
+    let in_use = c.daemon.containers.images_in_use();
+    let items = c
+        .daemon
+        .images
+        .remove(name, c.query.bool("force", false), &in_use)?;
+    Ok(h::json(StatusCode::OK, &items))
+}
+
+pub fn history(c: &Ctx, name: &str) -> Result<Resp> {
+    Ok(h::json(StatusCode::OK, &c.daemon.images.history(name)?))
+}
+
+pub fn prune(c: &Ctx) -> Result<Resp> {
+    let f = c.query.filters()?;
+    f.validate(berth_api::filters::IMAGE_PRUNE_FILTERS)
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    let all = f
+        .get("dangling")
+        .first()
+        .is_some_and(|d| matches!(*d, "false" | "0"));
+    let in_use = c.daemon.containers.images_in_use();
+    Ok(h::json(
+        StatusCode::OK,
+        &c.daemon.images.prune(all, &in_use)?,
+    ))
+}
+
+/// A `Write` that feeds a streamed response from blocking code.
+struct ChanWriter(tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChanWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(b))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /images/get?names=…` and `GET /images/{name}/get`: a docker-archive.
+pub fn save(c: &Ctx, names: Vec<String>) -> Result<Resp> {
+    if names.is_empty() {
+        return Err(Error::invalid("no images given"));
+    }
+    // Unknown names are 404 before any byte is sent.
+    for n in &names {
+        c.daemon.images.resolve(n)?;
+    }
+    let images = c.daemon.images.clone();
+    let (resp, tx) = h::stream(StatusCode::OK, "application/x-tar");
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(1 << 20, ChanWriter(tx));
+        let _ = images.save(&names, w);
+    });
+    Ok(resp)
+}

@@ -1,0 +1,324 @@
+//! pause / unpause, top, stats, rename, update: one shim call each, plus the record.
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_api::container::stats::{CpuStats, CpuUsage, MemoryStats, PidsStats, ThrottlingData};
+use berth_api::container::{ContainerTopResponse, ContainerUpdateRequest, Stats};
+use berth_shim::{Request, Response, ShimClient};
+
+use super::record::{now_ns, rfc3339_ns, Status};
+use super::{poisoned, ContainerService};
+use crate::error::{Error, Result};
+
+impl ContainerService {
+    /// The live container's id and a client for its shim (409 if it is not running).
+    fn live(&self, name: &str) -> Result<(String, ShimClient, Status)> {
+        let c = self.get(name)?;
+        let r = c.rec.lock().map_err(poisoned)?;
+        if !r.state.status.is_live() {
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        Ok((
+            r.id.clone(),
+            ShimClient::new(self.shim_dir(&r.id)),
+            r.state.status,
+        ))
+    }
+
+    async fn call(client: ShimClient, req: Request) -> Result<Response> {
+        tokio::task::spawn_blocking(move || client.call(&req))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(Error::from)
+    }
+
+    /// `POST /containers/{id}/pause` and `/unpause`.
+    pub async fn set_paused(&self, name: &str, pause: bool) -> Result<()> {
+        let (id, client, status) = self.live(name)?;
+        match (pause, status) {
+            (true, Status::Paused) => {
+                return Err(Error::conflict(format!("Container {id} is already paused")))
+            }
+            (false, Status::Running) => {
+                return Err(Error::conflict(format!("Container {id} is not paused")))
+            }
+            _ => {}
+        }
+        Self::call(
+            client,
+            if pause {
+                Request::Pause
+            } else {
+                Request::Resume
+            },
+        )
+        .await?;
+        let c = self.get(&id)?;
+        c.rec.lock().map_err(poisoned)?.state.status = if pause {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        self.save(&c)?;
+        self.event(&c, if pause { "pause" } else { "unpause" }, BTreeMap::new());
+        Ok(())
+    }
+
+    /// `GET /containers/{id}/top?ps_args=`: the host's `ps`, rows limited to the container's pids.
+    pub async fn top(&self, name: &str, ps_args: &str) -> Result<ContainerTopResponse> {
+        let (_, client, _) = self.live(name)?;
+        let pids: BTreeSet<String> = Self::call(client, Request::Pids)
+            .await?
+            .pids
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let args: Vec<String> = if ps_args.trim().is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.split_whitespace().map(String::from).collect()
+        };
+        let out = tokio::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| Error::internal(format!("ps: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::internal(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
+        let Some(pid_col) = titles.iter().position(|t| t == "PID") else {
+            return Err(Error::internal(format!(
+                "Couldn't find PID field in ps output: {header}"
+            )));
+        };
+        let mut processes = Vec::new();
+        for l in lines {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            if fields.get(pid_col).is_some_and(|p| pids.contains(*p)) {
+                // The last column (the command) keeps its spaces.
+                let n = titles.len();
+                let mut row: Vec<String> = fields
+                    .iter()
+                    .take(n.saturating_sub(1))
+                    .map(|s| s.to_string())
+                    .collect();
+                row.push(
+                    fields
+                        .iter()
+                        .skip(n.saturating_sub(1))
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                processes.push(row);
+            }
+        }
+        Ok(ContainerTopResponse { processes, titles })
+    }
+
+    /// One stats sample in Docker's shape (cgroup numbers from the shim, host CPU time here).
+    pub async fn stats(&self, name: &str, pre: Option<&Stats>) -> Result<Stats> {
+        let (id, client, _) = self.live(name)?;
+        let rec = self.record(&id)?;
+        let v = Self::call(client, Request::Stats)
+            .await?
+            .value
+            .unwrap_or_default();
+        let u = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
+        let percpu: Vec<u64> = v
+            .pointer("/cpu/usage_per_cpu_ns")
+            .and_then(|a| a.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default();
+        let mut mstats = BTreeMap::new();
+        for (k, p) in [
+            ("cache", "/memory/cache"),
+            ("rss", "/memory/rss"),
+            ("total_inactive_file", "/memory/inactive_file"),
+            ("inactive_file", "/memory/inactive_file"),
+        ] {
+            mstats.insert(k.to_string(), u(p));
+        }
+        let online = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        let s = Stats {
+            read: rfc3339_ns(now_ns()),
+            preread: pre
+                .map(|p| p.read.clone())
+                .unwrap_or_else(|| berth_api::ZERO_TIME.into()),
+            pids_stats: PidsStats {
+                current: u("/pids/current"),
+                limit: v
+                    .pointer("/pids/limit")
+                    .and_then(|x| x.as_u64())
+                    .unwrap_or(u64::MAX),
+            },
+            num_procs: 0,
+            cpu_stats: CpuStats {
+                cpu_usage: CpuUsage {
+                    total_usage: u("/cpu/usage_total_ns"),
+                    percpu_usage: percpu,
+                    usage_in_kernelmode: u("/cpu/usage_system_ns"),
+                    usage_in_usermode: u("/cpu/usage_user_ns"),
+                },
+                system_usage: system_cpu_ns(),
+                online_cpus: online,
+                throttling_data: ThrottlingData::default(),
+            },
+            precpu_stats: pre.map(|p| p.cpu_stats.clone()).unwrap_or_default(),
+            memory_stats: MemoryStats {
+                usage: u("/memory/usage"),
+                max_usage: u("/memory/max_usage"),
+                stats: mstats,
+                failcnt: 0,
+                // No limit reads as a huge number in v1 and "max" in v2: Docker shows the host's.
+                limit: v
+                    .pointer("/memory/limit")
+                    .and_then(|x| x.as_u64())
+                    .unwrap_or(u64::MAX)
+                    .min(host_memory()),
+            },
+            name: format!("/{}", rec.name),
+            id: rec.id.clone(),
+            ..Default::default()
+        };
+        Ok(s)
+    }
+
+    /// `POST /containers/{id}/rename?name=`.
+    pub fn rename(&self, name: &str, new: &str) -> Result<()> {
+        let new = new.trim_start_matches('/');
+        if new.is_empty() {
+            return Err(Error::invalid("Neither old nor new names may be empty"));
+        }
+        let c = self.get(name)?;
+        let all = self.all.lock().map_err(poisoned)?;
+        if let Some((other, _)) = all
+            .iter()
+            .find(|(_, o)| o.rec.lock().map(|r| r.name == new).unwrap_or(false))
+        {
+            return Err(Error::conflict(format!(
+                "Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        let old = {
+            let mut r = c.rec.lock().map_err(poisoned)?;
+            std::mem::replace(&mut r.name, new.to_string())
+        };
+        drop(all);
+        self.save(&c)?;
+        self.event(
+            &c,
+            "rename",
+            BTreeMap::from([("oldName".to_string(), format!("/{old}"))]),
+        );
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/update`: new limits for the running cgroup and the record.
+    pub async fn update(&self, name: &str, u: ContainerUpdateRequest) -> Result<Vec<String>> {
+        let c = self.get(name)?;
+        let (id, live) = {
+            let r = c.rec.lock().map_err(poisoned)?;
+            (r.id.clone(), r.state.status.is_live())
+        };
+        {
+            let mut r = c.rec.lock().map_err(poisoned)?;
+            let res = &mut r.host_config.resources;
+            let n = &u.resources;
+            if n.memory != 0 {
+                res.memory = n.memory;
+            }
+            if n.memory_swap != 0 {
+                res.memory_swap = n.memory_swap;
+            }
+            if n.memory_reservation != 0 {
+                res.memory_reservation = n.memory_reservation;
+            }
+            if n.cpu_shares != 0 {
+                res.cpu_shares = n.cpu_shares;
+            }
+            if n.nano_cpus != 0 {
+                res.nano_cpus = n.nano_cpus;
+            }
+            if n.cpu_quota != 0 {
+                res.cpu_quota = n.cpu_quota;
+            }
+            if n.cpu_period != 0 {
+                res.cpu_period = n.cpu_period;
+            }
+            if !n.cpuset_cpus.is_empty() {
+                res.cpuset_cpus = n.cpuset_cpus.clone();
+            }
+            if !n.cpuset_mems.is_empty() {
+                res.cpuset_mems = n.cpuset_mems.clone();
+            }
+            if n.pids_limit.is_some() {
+                res.pids_limit = n.pids_limit;
+            }
+            if n.blkio_weight != 0 {
+                res.blkio_weight = n.blkio_weight;
+            }
+            if !u.restart_policy.name.is_empty() {
+                r.host_config.restart_policy = u.restart_policy.clone();
+            }
+        }
+        let mut warnings = Vec::new();
+        if live {
+            let r = self.record(&id)?;
+            let spec = super::spec::build(&r, "unused", self.cfg.shm_size, false)?;
+            let resources = spec["linux"]["resources"].clone();
+            let resp = Self::call(
+                ShimClient::new(self.shim_dir(&id)),
+                Request::Update { resources },
+            )
+            .await?;
+            warnings = resp.warnings;
+        }
+        self.save(&c)?;
+        self.event(&c, "update", BTreeMap::new());
+        Ok(warnings)
+    }
+}
+
+/// Host CPU time in nanoseconds (`/proc/stat`'s first line), for CPU percentages.
+fn system_cpu_ns() -> u64 {
+    let ticks_per_sec = 100u64;
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .take(7)
+                    .filter_map(|x| x.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+        })
+        .map(|t| t * (1_000_000_000 / ticks_per_sec))
+        .unwrap_or(0)
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
