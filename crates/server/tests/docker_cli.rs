@@ -396,9 +396,22 @@ fn api_errors_and_negotiation() {
     let (code, _, err) = b.d(&["run", "--rm", "-p", "8080:80", "busybox", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("PortBindings"), "{err}");
-    let (code, _, err) = b.d(&["run", "--rm", "--user", "nobody", "busybox", "true"]);
+    // User names resolve in the image's own passwd and group files.
+    let (code, out, err) = b.d(&[
+        "run",
+        "--rm",
+        "--user",
+        "nobody",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "65534\n65534\n");
+    let (code, _, err) = b.d(&["run", "--rm", "--user", "ghost", "busybox", "true"]);
     assert_ne!(code, 0);
-    assert!(err.contains("nobody"), "{err}");
+    assert!(err.contains("unable to find user ghost"), "{err}");
     // Limits reach the container's cgroup.
     let (code, out, err) = b.d(&[
         "run",
@@ -467,6 +480,8 @@ fn exec_runs_beside_the_container() {
     ]);
     assert_eq!(code, 0);
     assert_eq!(out, "1000\n/tmp\nbar\n");
+    let (_, out, _) = b.d(&["exec", "-u", "nobody", "e1", "id", "-u"]);
+    assert_eq!(out.trim(), "65534");
     let (code, out, err) = b.d(&["exec", "e1", "/nope"]);
     assert_eq!(code, 127, "{out}{err}");
     assert!(format!("{out}{err}").contains("no such file or directory"));

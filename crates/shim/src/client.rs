@@ -71,7 +71,24 @@ impl ShimClient {
     }
 
     /// Send one request and read its answer. `Wait` and `ExecWait` block until the process ends.
+    /// A `Wait` that finds the shim gone (the container exited and it cleaned up) answers from
+    /// the exit record.
     pub fn call(&self, req: &Request) -> Result<Response, ShimError> {
+        match self.call_once(req) {
+            Err(ShimError::Gone { .. } | ShimError::Io { .. }) if *req == Request::Wait => {
+                match self.exit_info() {
+                    Some(exit) => Ok(Response {
+                        exit: Some(exit),
+                        ..Default::default()
+                    }),
+                    None => self.call_once(req),
+                }
+            }
+            r => r,
+        }
+    }
+
+    fn call_once(&self, req: &Request) -> Result<Response, ShimError> {
         let path = self.dir.join(protocol::CTL_SOCK);
         let mut s = connect(&path).map_err(|source| ShimError::Gone {
             dir: self.dir.clone(),

@@ -69,6 +69,10 @@ pub struct Task {
     /// `None`: the output is not kept (log driver `none`).
     #[serde(default)]
     pub log: Option<LogSpec>,
+    /// A `--user` with names (`web`, `1000:staff`), resolved in the container's /etc/passwd and
+    /// /etc/group once the rootfs is mounted; numeric users are already in config.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// An exec'd process.
@@ -78,6 +82,9 @@ pub struct ExecSpec {
     pub process: oci_spec::runtime::Process,
     #[serde(default)]
     pub open_stdin: bool,
+    /// A `--user` with names, resolved in the running container's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// How a process ended.

@@ -80,6 +80,7 @@ impl Env {
                 max_size: 0,
                 max_file: 1,
             }),
+            user: None,
         };
         (Env { dir, tag, id }, task)
     }
@@ -278,6 +279,7 @@ fn exec_runs_beside_init_with_its_own_streams_and_code() {
         id: "x1".into(),
         process,
         open_stdin: false,
+        user: None,
     };
     c.call(&Request::ExecPrepare {
         exec: Box::new(exec),
@@ -311,6 +313,7 @@ fn exec_runs_beside_init_with_its_own_streams_and_code() {
             id: "x2".into(),
             process: p2,
             open_stdin: false,
+            user: None,
         }),
     })
     .unwrap();

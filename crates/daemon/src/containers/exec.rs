@@ -127,7 +127,7 @@ impl ContainerService {
         if !e.req.working_dir.is_empty() {
             p["cwd"] = serde_json::json!(e.req.working_dir);
         }
-        if !e.req.user.is_empty() {
+        if !e.req.user.is_empty() && super::lifecycle::numeric_user(&e.req.user) {
             let (uid, gid) = super::spec::user(&e.req.user)?;
             p["user"] = serde_json::json!({"uid": uid, "gid": gid});
         }
@@ -171,6 +171,7 @@ impl ContainerService {
             id: id.to_string(),
             process,
             open_stdin: e.req.attach_stdin && !detach,
+            user: Some(e.req.user.clone()).filter(|u| !super::lifecycle::numeric_user(u)),
         };
         let res = tokio::task::spawn_blocking(move || -> Result<(Option<UnixStream>, i32)> {
             client.call(&Request::ExecPrepare {

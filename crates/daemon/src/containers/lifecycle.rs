@@ -356,6 +356,7 @@ impl ContainerService {
             open_stdin: r.config.open_stdin,
             stdin_once: r.config.stdin_once,
             log,
+            user: Some(r.config.user.clone()).filter(|u| !numeric_user(u)),
         };
         std::fs::write(
             shim_dir.join(berth_shim::TASK_FILE),
@@ -735,7 +736,25 @@ pub(crate) fn snapshot_key(id: &str) -> String {
     format!("ctr-{id}")
 }
 
+/// `""`, `1000`, `1000:1000`: usable without the image's passwd file.
+pub(crate) fn numeric_user(u: &str) -> bool {
+    u.is_empty()
+        || u.split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn spec_for(svc: &ContainerService, r: &Record) -> Result<serde_json::Value> {
+    // A user with names is resolved by the shim in the mounted rootfs (the spec gets 0:0 until
+    // then).
+    if !numeric_user(&r.config.user) {
+        let mut r = r.clone();
+        r.config.user.clear();
+        return spec_build(svc, &r);
+    }
+    spec_build(svc, r)
+}
+
+fn spec_build(svc: &ContainerService, r: &Record) -> Result<serde_json::Value> {
     let parent = if r.host_config.resources.cgroup_parent.is_empty() {
         svc.cfg.cgroup_parent.clone()
     } else {

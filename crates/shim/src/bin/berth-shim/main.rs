@@ -12,6 +12,7 @@
 mod io;
 mod monitor;
 mod rootfs;
+mod users;
 
 use std::io::Write;
 use std::os::fd::OwnedFd;

@@ -34,7 +34,7 @@ struct Shared {
     reaped: Mutex<HashMap<i32, i32>>,
     reaped_cv: Condvar,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
-    /// Connections blocked in `wait` (the shim lingers until they are answered).
+    /// Control connections being served (the shim lingers until they are answered).
     waiting: Mutex<usize>,
 }
 
@@ -132,6 +132,12 @@ impl Monitor {
         let rootfs = rootfs::root_path(&task.bundle)?;
         if !task.rootfs.is_empty() {
             rootfs::mount_all(&rootfs, &task.rootfs)?;
+        }
+        if let Some(u) = &task.user {
+            if let Err(e) = set_user(&task.bundle, &rootfs, u) {
+                rootfs::unmount_all(&rootfs);
+                return Err(e);
+            }
         }
         match Self::create(dir.clone(), task, &rootfs) {
             Ok(m) => Ok(m),
@@ -285,7 +291,15 @@ impl Monitor {
             std::thread::spawn(move || {
                 for c in ctl.incoming().flatten() {
                     let sh = sh.clone();
-                    std::thread::spawn(move || serve_ctl(&sh, c));
+                    if let Ok(mut w) = sh.waiting.lock() {
+                        *w += 1;
+                    }
+                    std::thread::spawn(move || {
+                        serve_ctl(&sh, c);
+                        if let Ok(mut w) = sh.waiting.lock() {
+                            *w = w.saturating_sub(1);
+                        }
+                    });
                 }
             });
         }
@@ -339,16 +353,36 @@ impl Monitor {
             *x = Some(info);
         }
         shared.exit_cv.notify_all();
-        // Give blocked `wait` callers the answer before the sockets go.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && shared.waiting.lock().map(|w| *w).unwrap_or(0) > 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // No new connections; then answer every request already in (a `wait` sent just as
+        // the container exited must get its answer, not a reset), with a grace period for
+        // connections still in the listen backlog.
         for name in [protocol::CTL_SOCK, protocol::ATTACH_SOCK] {
             let _ = std::fs::remove_file(shared.dir.join(name));
         }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut idle_since = Instant::now();
+        while Instant::now() < deadline {
+            if shared.waiting.lock().map(|w| *w).unwrap_or(0) > 0 {
+                idle_since = Instant::now();
+            } else if idle_since.elapsed() > Duration::from_millis(50) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::process::exit(0)
     }
+}
+
+/// Resolve `--user` in the mounted rootfs and write the ids into the bundle's config.json.
+fn set_user(bundle: &Path, rootfs: &Path, spec: &str) -> Result<(), String> {
+    let ids = crate::users::resolve(rootfs, spec)?;
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path).map_err(|e| format!("read config.json: {e}"))?;
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|e| format!("config.json: {e}"))?;
+    crate::users::apply(&mut v["process"], &ids);
+    berth_runtime::state::write_atomic(&path, &serde_json::to_vec(&v).unwrap_or_default())
+        .map_err(|e| e.to_string())
 }
 
 fn join_within(handles: Vec<JoinHandle<()>>, limit: Duration) {
@@ -485,9 +519,6 @@ fn handle(sh: &Arc<Shared>, req: Request) -> Response {
             }
         }
         Request::Wait => {
-            if let Ok(mut w) = sh.waiting.lock() {
-                *w += 1;
-            }
             let mut g = match sh.exit.lock() {
                 Ok(g) => g,
                 Err(_) => return Response::err("shim state poisoned"),
@@ -500,9 +531,6 @@ fn handle(sh: &Arc<Shared>, req: Request) -> Response {
             }
             let exit = *g;
             drop(g);
-            if let Ok(mut w) = sh.waiting.lock() {
-                *w = w.saturating_sub(1);
-            }
             Response { exit, ..ok() }
         }
         Request::ExecPrepare { exec } => match exec_prepare(sh, *exec) {
@@ -622,11 +650,14 @@ fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
     let [cin, cout, cerr] = stdio.ok_or("exec has no stdio")?;
     let pfile = sh.dir.join(format!("exec-{x}.json"));
     let result = sh.dir.join(format!("exec-{x}.result"));
-    berth_runtime::state::write_atomic(
-        &pfile,
-        &serde_json::to_vec(&e.spec.process).unwrap_or_default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut process = serde_json::to_value(&e.spec.process).unwrap_or_default();
+    if let Some(u) = &e.spec.user {
+        let root = PathBuf::from(format!("/proc/{}/root", sh.init_pid));
+        let ids = crate::users::resolve(&root, u)?;
+        crate::users::apply(&mut process, &ids);
+    }
+    berth_runtime::state::write_atomic(&pfile, &serde_json::to_vec(&process).unwrap_or_default())
+        .map_err(|e| e.to_string())?;
     let master_thread = match &console {
         Some(p) => Some(accept_master(listen(p)?)),
         None => None,
