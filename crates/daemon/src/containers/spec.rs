@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use super::record::Record;
 use crate::error::{Error, Result};
 
+pub mod seccomp;
+
 /// Docker's default capabilities.
 pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -287,8 +289,8 @@ pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool
         });
     for o in h.security_opt.iter().flatten() {
         let known = o.starts_with("no-new-privileges")
-            || o == "seccomp=unconfined"
-            || o == "seccomp:unconfined"
+            || o.starts_with("seccomp=")
+            || o.starts_with("seccomp:")
             || o == "label=disable"
             || o == "apparmor=unconfined";
         if !known {
@@ -456,6 +458,14 @@ pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool
     if !h.privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
+    }
+    // Seccomp: the built-in profile for this capability set, a user's profile, or none.
+    if let Some(profile) = seccomp::for_container(
+        h.security_opt.as_deref().unwrap_or_default(),
+        h.privileged,
+        &caps,
+    )? {
+        linux["seccomp"] = profile;
     }
     let mut process = json!({
         "terminal": c.tty,
