@@ -588,3 +588,61 @@ fn pause_top_stats_rename_update_and_images() {
     assert_eq!(code, 0);
     assert!(out.contains("Deleted: sha256:"), "{out}");
 }
+
+#[test]
+fn restart_policies_follow_docker() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "rf",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "ra",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // 100 ms, then 200 ms of back-off: both retries are done well within 3 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "rf"]);
+        if st.trim() == "exited 2" || Instant::now() > deadline {
+            assert_eq!(st.trim(), "exited 2", "on-failure:2 restarts exactly twice");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "rf"]);
+    assert_eq!(st.trim(), "exited 2");
+    let (_, logs, _) = b.d(&["logs", "rf"]);
+    assert_eq!(logs, "run\nrun\nrun\n");
+    // always: restarted again and again until stopped by hand; then it stays down.
+    let (_, n, _) = b.d(&["inspect", "-f", "{{.RestartCount}}", "ra"]);
+    assert!(n.trim().parse::<i64>().unwrap_or(0) >= 1, "{n}");
+    assert_eq!(b.d(&["stop", "ra"]).0, 0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}}", "ra"]);
+    assert_eq!(st.trim(), "exited");
+    // --rm and --restart conflict.
+    let (code, _, err) = b.d(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("--restart and --rm"), "{err}");
+}

@@ -134,6 +134,25 @@ impl ContainerService {
         let mut config = req.config.clone();
         merge(&mut config, &defaults);
         let host_config = req.host_config.clone().unwrap_or_default();
+        let rp = &host_config.restart_policy;
+        match rp.name.as_str() {
+            "" | "no" | "always" | "unless-stopped" if rp.maximum_retry_count != 0 => {
+                return Err(Error::invalid(
+                    "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+                ))
+            }
+            "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+            other => {
+                return Err(Error::invalid(format!(
+                    "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'"
+                )))
+            }
+        }
+        if host_config.auto_remove && !matches!(rp.name.as_str(), "" | "no") {
+            return Err(Error::invalid(
+                "conflicting options: cannot specify both --restart and --rm",
+            ));
+        }
         let mut cmd: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         cmd.extend(config.cmd.clone().unwrap_or_default());
         if cmd.is_empty() {
@@ -179,6 +198,7 @@ impl ContainerService {
             state: State::default(),
             restart_count: 0,
             warnings: warnings.clone(),
+            manually_stopped: false,
         };
         // The spec must build now: a field Berth cannot honour fails create, not start.
         spec_for(self, &r)?;
@@ -187,6 +207,7 @@ impl ContainerService {
             gen: watch::channel(Gen::default()).0,
             pending: std::sync::Mutex::new(Vec::new()),
             op: tokio::sync::Mutex::new(()),
+            backoff_ms: std::sync::atomic::AtomicU64::new(100),
         });
         {
             // Name check and insert under one lock: two creates cannot take one name.
@@ -238,9 +259,17 @@ impl ContainerService {
 
     /// `POST /containers/{id}/start`.
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        self.start_with(name, false).await
+    }
+
+    /// A start by the user clears a manual stop; one by a restart policy gives way to it.
+    async fn start_with(self: &Arc<Self>, name: &str, by_policy: bool) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
         let r = c.rec.lock().map_err(poisoned)?.clone();
+        if by_policy && (r.manually_stopped || r.state.status != Status::Restarting) {
+            return Ok(());
+        }
         match r.state.status {
             Status::Running | Status::Paused => return Err(Error::not_modified()),
             Status::Removing | Status::Dead => {
@@ -260,6 +289,9 @@ impl ContainerService {
             Ok(pid) => {
                 {
                     let mut rec = c.rec.lock().map_err(poisoned)?;
+                    if !by_policy {
+                        rec.manually_stopped = false;
+                    }
                     rec.state = State {
                         status: Status::Running,
                         pid: pid as i64,
@@ -424,10 +456,17 @@ impl ContainerService {
     }
 
     async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, exit: Option<berth_shim::ExitInfo>) {
-        let (code, oom, auto_remove, name) = {
+        let (code, oom, auto_remove, name, restart) = {
             let Ok(mut r) = c.rec.lock() else { return };
             let code = exit.map(|e| e.code as i64).unwrap_or(255);
-            r.state.status = Status::Exited;
+            let restart = !r.manually_stopped
+                && r.state.status != Status::Removing
+                && should_restart(&r.host_config.restart_policy, code, r.restart_count);
+            r.state.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             r.state.pid = 0;
             r.state.exit_code = code;
             r.state.oom_killed = exit.map(|e| e.oom_killed).unwrap_or(false);
@@ -435,11 +474,17 @@ impl ContainerService {
             if exit.is_none() {
                 r.state.error = "the container's shim disappeared".into();
             }
+            // Up long enough: the back-off starts over.
+            if r.state.finished_at_ns - r.state.started_at_ns > 10_000_000_000 {
+                c.backoff_ms
+                    .store(100, std::sync::atomic::Ordering::Relaxed);
+            }
             (
                 code,
                 r.state.oom_killed,
                 r.host_config.auto_remove,
                 r.id.clone(),
+                restart,
             )
         };
         let _ = self.save(c);
@@ -455,6 +500,38 @@ impl ContainerService {
             g.exits += 1;
             g.exit_code = code;
         });
+        if restart {
+            let delay = c.backoff_ms.load(std::sync::atomic::Ordering::Relaxed);
+            c.backoff_ms.store(
+                (delay * 2).min(60_000),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            let svc = self.clone();
+            let c2 = c.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let still = c2
+                    .rec
+                    .lock()
+                    .map(|r| r.state.status == Status::Restarting && !r.manually_stopped)
+                    .unwrap_or(false);
+                if !still {
+                    return;
+                }
+                if let Ok(mut r) = c2.rec.lock() {
+                    r.restart_count += 1;
+                }
+                svc.event(&c2, "restart", BTreeMap::new());
+                if let Err(e) = svc.start_with(&name, true).await {
+                    tracing::warn!(container = %name, error = %e.message, "restart failed");
+                    if let Ok(mut r) = c2.rec.lock() {
+                        r.state.status = Status::Exited;
+                    }
+                    let _ = svc.save(&c2);
+                }
+            });
+            return;
+        }
         if auto_remove {
             let _ = self.remove(&name, true).await;
         }
@@ -527,6 +604,9 @@ impl ContainerService {
         } else {
             parse_signal(signal)?
         };
+        if let Ok(mut r) = c.rec.lock() {
+            r.manually_stopped = true;
+        }
         let client = ShimClient::new(self.shim_dir(&id));
         tokio::task::spawn_blocking(move || {
             client.call(&Request::Kill {
@@ -542,6 +622,8 @@ impl ContainerService {
     /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
     pub async fn stop(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
         let c = self.get(name)?;
+        // Serialised with start: a restart in flight cannot undo this stop.
+        let _op = c.op.lock().await;
         let (status, id, stop_signal, stop_timeout) = {
             let r = c.rec.lock().map_err(poisoned)?;
             (
@@ -551,12 +633,25 @@ impl ContainerService {
                 r.config.stop_timeout,
             )
         };
+        if status == Status::Restarting {
+            // Waiting for a restart: stopping cancels it.
+            if let Ok(mut r) = c.rec.lock() {
+                r.manually_stopped = true;
+                r.state.status = Status::Exited;
+            }
+            self.save(&c)?;
+            return Ok(());
+        }
         if !status.is_live() {
             return Err(Error::not_modified());
         }
         let stop_signal = Some(stop_signal.as_str()).filter(|s| !s.is_empty());
         let sig = parse_signal(signal.or(stop_signal).unwrap_or("SIGTERM"))?;
         let t = timeout.or(stop_timeout).unwrap_or(10);
+        if let Ok(mut r) = c.rec.lock() {
+            r.manually_stopped = true;
+        }
+        let _ = self.save(&c);
         let mut rx = c.gen.subscribe();
         let before = rx.borrow().exits;
         let client = ShimClient::new(self.shim_dir(&id));
@@ -711,6 +806,25 @@ impl ContainerService {
             }
         }
         if !status.is_live() {
+            let comes_back = c
+                .rec
+                .lock()
+                .map(|r| {
+                    !r.manually_stopped
+                        && r.state.finished_at_ns > 0
+                        && matches!(
+                            r.host_config.restart_policy.name.as_str(),
+                            "always" | "unless-stopped"
+                        )
+                })
+                .unwrap_or(false);
+            if comes_back {
+                let svc = self.clone();
+                let id = id.to_string();
+                tokio::spawn(async move {
+                    let _ = svc.start(&id).await;
+                });
+            }
             return;
         }
         let client = ShimClient::new(self.shim_dir(id));
@@ -726,6 +840,26 @@ impl ContainerService {
                     r.state.finished_at_ns = exit.map(|e| e.finished_at_ns).unwrap_or_else(now_ns);
                 }
                 let _ = self.save(&c);
+                // Exited while berthd was down: the restart policy still applies.
+                let again = c
+                    .rec
+                    .lock()
+                    .map(|r| {
+                        !r.manually_stopped
+                            && should_restart(
+                                &r.host_config.restart_policy,
+                                r.state.exit_code,
+                                r.restart_count,
+                            )
+                    })
+                    .unwrap_or(false);
+                if again {
+                    let svc = self.clone();
+                    let id = id.to_string();
+                    tokio::spawn(async move {
+                        let _ = svc.start(&id).await;
+                    });
+                }
             }
         }
     }
@@ -762,6 +896,15 @@ fn spec_build(svc: &ContainerService, r: &Record) -> Result<serde_json::Value> {
     };
     let cg = format!("{}/{}", parent.trim_end_matches('/'), r.id);
     super::spec::build(r, &cg, svc.cfg.shm_size, svc.cfg.no_new_privileges)
+}
+
+/// Docker's restart decision after an exit with `code`.
+fn should_restart(p: &berth_api::container::RestartPolicy, code: i64, count: i64) -> bool {
+    match p.name.as_str() {
+        "always" | "unless-stopped" => true,
+        "on-failure" => code != 0 && (p.maximum_retry_count <= 0 || count < p.maximum_retry_count),
+        _ => false,
+    }
 }
 
 /// The exit code `docker run` uses for a start error (moby's rules on the error text).

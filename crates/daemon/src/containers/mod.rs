@@ -52,6 +52,8 @@ pub(crate) struct Ctr {
     pub pending: Mutex<Vec<Pending>>,
     /// Serialises start / stop / remove of this container.
     pub op: tokio::sync::Mutex<()>,
+    /// The next restart delay (Docker's back-off: 100 ms doubling to 1 min, reset after 10 s up).
+    pub backoff_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The containers service.
@@ -92,6 +94,7 @@ impl ContainerService {
                         gen: watch::channel(Gen::default()).0,
                         pending: Mutex::new(Vec::new()),
                         op: tokio::sync::Mutex::new(()),
+                        backoff_ms: std::sync::atomic::AtomicU64::new(100),
                     });
                     svc.all.lock().map_err(poisoned)?.insert(id.clone(), ctr);
                     restored.push(id);

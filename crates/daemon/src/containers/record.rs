@@ -80,6 +80,10 @@ pub struct Record {
     /// Warnings given at create.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Stopped by `docker stop`/`kill`: restart policies leave it down (also across a daemon
+    /// restart).
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 pub fn now_ns() -> i64 {

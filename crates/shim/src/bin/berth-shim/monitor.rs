@@ -130,6 +130,16 @@ impl Monitor {
     /// Mount the rootfs and create the container (its process waits at the exec FIFO).
     pub fn setup(dir: PathBuf, task: Task) -> Result<Monitor, String> {
         let rootfs = rootfs::root_path(&task.bundle)?;
+        // What a shim killed with its container left behind (a host crash, kill -9): the
+        // runtime's state, the container's processes and cgroup, the rootfs mount.
+        if container::load(&task.runtime_root, &task.id).is_ok() {
+            eprintln!(
+                "removing a stale container {} left by a previous shim",
+                task.id
+            );
+            let _ = container::delete(&task.runtime_root, &task.id, true);
+        }
+        rootfs::unmount_all(&rootfs);
         if !task.rootfs.is_empty() {
             rootfs::mount_all(&rootfs, &task.rootfs)?;
         }
