@@ -778,8 +778,16 @@ impl ContainerService {
                 .arg(&rootfs)
                 .stderr(std::process::Stdio::null())
                 .status();
-            images.root().snapshots.remove(&snapshot_key(&id2))?;
-            std::fs::remove_dir_all(&snapshots_root)?;
+            // Already gone when a previous rm was interrupted.
+            match images.root().snapshots.remove(&snapshot_key(&id2)) {
+                Ok(()) | Err(berth_image::SnapshotError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match std::fs::remove_dir_all(&snapshots_root) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
             let _ = std::fs::remove_dir_all(&shim_dir);
             Ok(())
         })
@@ -806,6 +814,22 @@ impl ContainerService {
             }
         }
         if !status.is_live() {
+            // A shim alive for a container recorded as not running: berthd died between
+            // spawning it and recording the start. Its container never ran: stop it (the shim
+            // then removes the container, its cgroup and its mount).
+            let client = ShimClient::new(self.shim_dir(id));
+            if client.call(&Request::Status).is_ok() {
+                tracing::warn!(container = %id, "stopping a shim left by an interrupted start");
+                if client
+                    .call(&Request::Kill {
+                        signal: 9,
+                        all: true,
+                    })
+                    .is_ok()
+                {
+                    let _ = client.call(&Request::Wait);
+                }
+            }
             let comes_back = c
                 .rec
                 .lock()

@@ -99,6 +99,16 @@ impl ContainerService {
                     svc.all.lock().map_err(poisoned)?.insert(id.clone(), ctr);
                     restored.push(id);
                 }
+                Err(err) if !path.exists() => {
+                    // A create interrupted before its record was written: nothing refers to
+                    // it; remove its directory and writable snapshot.
+                    let dir = e.path();
+                    if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {
+                        tracing::warn!("removing {} (interrupted create: {err})", dir.display());
+                        let _ = svc.images.root().snapshots.remove(&format!("ctr-{id}"));
+                    }
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
                 Err(err) => tracing::warn!("skipping {}: {err}", path.display()),
             }
         }
