@@ -430,3 +430,25 @@ fn a_failing_create_is_reported_and_leaves_nothing() {
     assert!(!env.dir.join("shim/ctl.sock").exists());
     assert!(!env.dir.join("state").join(&env.id).exists());
 }
+
+#[test]
+fn input_sent_right_behind_the_hello_reaches_the_process() {
+    need_root!();
+    let (env, mut task) = Env::new(&["tr", "a-z", "A-Z"], false);
+    task.open_stdin = true;
+    task.stdin_once = true;
+    env.copy_rootfs();
+    env.start_shim(&task).unwrap();
+    let c = env.client();
+    // Hello and input in one write, as a daemon forwarding a piped stdin may produce.
+    let path = env.dir.join("shim").join(berth_shim::ATTACH_SOCK);
+    let mut s = berth_shim::client::connect(&path).unwrap();
+    s.write_all(b"{\"stdin\":true,\"stdout\":true,\"stderr\":true}\nshout\n")
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.call(&Request::Start).unwrap();
+    let (out, _) = demux(s);
+    assert_eq!(out, "SHOUT\n");
+    assert_eq!(c.call(&Request::Wait).unwrap().exit.unwrap().code, 0);
+}

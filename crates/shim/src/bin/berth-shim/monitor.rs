@@ -2,7 +2,7 @@
 //! records the exit.
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -409,25 +409,26 @@ fn join_within(handles: Vec<JoinHandle<()>>, limit: Duration) {
 
 /// An attach connection: its hello line, then output to it and input from it.
 fn accept_attach(c: UnixStream, hub: &Arc<Hub>, stdin: &Arc<Stdin>) {
-    let mut r = BufReader::new(match c.try_clone() {
-        Ok(x) => x,
-        Err(_) => return,
-    });
-    let mut line = String::new();
+    // The hello line is read a byte at a time: input the client sends right behind it (the
+    // daemon forwards a user's piped stdin at once) must reach the process, not a read buffer.
     let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
-    if r.read_line(&mut line).is_err() {
-        return;
+    let mut line = Vec::with_capacity(64);
+    let mut byte = [0u8; 1];
+    loop {
+        match (&c).read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) if line.len() < 4096 => line.push(byte[0]),
+            _ => return,
+        }
     }
     let _ = c.set_read_timeout(None);
-    let hello: AttachHello = serde_json::from_str(&line).unwrap_or_default();
+    let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
     if hello.stdout || hello.stderr {
         if let Ok(w) = c.try_clone() {
             hub.add(w, hello);
         }
     }
     if hello.stdin && stdin.is_open() {
-        // Bytes the BufReader already holds are lost only if the client sent input together
-        // with its hello line; the client protocol sends the hello alone first.
         stdin.feed_from(c);
     }
 }
