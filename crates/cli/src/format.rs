@@ -417,18 +417,41 @@ impl Template {
         }
     }
 
-    /// Executes against `dot`. With `strict`, a field missing from an object is an error
-    /// (docker's typed contexts: `can't evaluate field X`); otherwise `<no value>`.
+    /// Executes against `dot`. With `strict`, a field missing from the top-level object is an
+    /// error (docker's typed contexts: `can't evaluate field X`); otherwise `<no value>`.
     pub fn render(&self, dot: &Value, strict: bool) -> Result<String, FormatError> {
+        self.render_with(
+            dot,
+            if strict {
+                Missing::ErrorTop
+            } else {
+                Missing::NoValue
+            },
+        )
+    }
+
+    /// Executes with an explicit missing-key mode.
+    pub fn render_with(&self, dot: &Value, missing: Missing) -> Result<String, FormatError> {
         let mut out = String::new();
-        let ex = Exec { strict };
+        let ex = Exec { missing };
         ex.list(&self.nodes, dot, &mut out)?;
         Ok(out)
     }
 }
 
+/// What a field missing from an object gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// `<no value>` (Go's default for maps).
+    NoValue,
+    /// An error for top-level fields (docker's typed row contexts), `<no value>` below.
+    ErrorTop,
+    /// An error at any depth (`docker inspect`: `missingkey=error`).
+    Error,
+}
+
 struct Exec {
-    strict: bool,
+    missing: Missing,
 }
 
 /// The result of evaluating: a value, or "missing" (Go's `<no value>`).
@@ -461,18 +484,131 @@ fn truthy(v: &V) -> bool {
     }
 }
 
-/// Strips hidden `$` keys (recursively) for output.
-fn visible(v: &Value) -> Value {
+/// JSON text of a value: hidden `$` keys left out, objects in their `$order` (the daemon's key
+/// order, kept by [`parse_ordered`]) or sorted, `<>&` escaped as Go's `json.Marshal` does when
+/// `escape_html`.
+pub fn to_json(v: &Value, escape_html: bool) -> String {
+    let mut out = String::new();
+    write_json(v, escape_html, &mut out);
+    out
+}
+
+fn write_json(v: &Value, html: bool, out: &mut String) {
     match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
-                .map(|(k, v)| (k.clone(), visible(v)))
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(visible).collect()),
-        v => v.clone(),
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = Vec::new();
+            if let Some(Value::Array(order)) = o.get("$order") {
+                keys.extend(
+                    order
+                        .iter()
+                        .filter_map(|k| k.as_str())
+                        .filter_map(|k| o.get_key_value(k).map(|(k, _)| k)),
+                );
+            }
+            for k in o.keys() {
+                if !k.starts_with('$') && !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(&Value::String((*k).clone()), html, out);
+                out.push(':');
+                write_json(&o[k.as_str()], html, out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(x, html, out);
+            }
+            out.push(']');
+        }
+        Value::String(st) => {
+            let t = serde_json::to_string(st).unwrap_or_default();
+            if html {
+                out.push_str(
+                    &t.replace('<', "\\u003c")
+                        .replace('>', "\\u003e")
+                        .replace('&', "\\u0026"),
+                );
+            } else {
+                out.push_str(&t);
+            }
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
     }
+}
+
+/// Parses JSON keeping each object's key order under a hidden `$order` key (when not sorted),
+/// so `{{json .Config}}` prints keys as the daemon sent them, like `docker inspect`.
+pub fn parse_ordered(text: &str) -> Result<Value, serde_json::Error> {
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Ordered(Value);
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+            Ok(Value::Bool(b))
+        }
+        fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+            Ok(Value::from(n))
+        }
+        fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+            Ok(Value::from(n))
+        }
+        fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+            Ok(Value::from(n))
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+            Ok(Value::String(s.to_owned()))
+        }
+        fn visit_string<E>(self, s: String) -> Result<Value, E> {
+            Ok(Value::String(s))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+            let mut v = Vec::new();
+            while let Some(Ordered(x)) = a.next_element()? {
+                v.push(x);
+            }
+            Ok(Value::Array(v))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+            let mut m = Map::new();
+            let mut order = Vec::new();
+            while let Some(k) = a.next_key::<String>()? {
+                let Ordered(x) = a.next_value()?;
+                order.push(Value::String(k.clone()));
+                m.insert(k, x);
+            }
+            if !order.windows(2).all(|w| w[0].as_str() <= w[1].as_str()) {
+                m.insert("$order".into(), Value::Array(order));
+            }
+            Ok(Value::Object(m))
+        }
+    }
+    impl<'de> Deserialize<'de> for Ordered {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(V).map(Ordered)
+        }
+    }
+    serde_json::from_str::<Ordered>(text).map(|o| o.0)
 }
 
 fn num_str(n: &serde_json::Number) -> String {
@@ -650,11 +786,17 @@ impl Exec {
                 V::Val(Value::Object(o)) => {
                     match o.get(name).or_else(|| o.get(&format!("${name}"))) {
                         Some(v) => V::Val(v.clone()),
-                        None if self.strict && i == 0 => {
+                        None if self.missing == Missing::ErrorTop && i == 0 => {
                             return xerr(format!(
                                 "executing \"\" at <.{}>: can't evaluate field {name}",
                                 path.join(".")
                             ))
+                        }
+                        None if self.missing == Missing::Error => {
+                            return xerr(format!(
+                            ":1:2: executing \"\" at <.{}>: map has no entry for key \"{name}\"",
+                            path.join(".")
+                        ))
                         }
                         None => V::Missing,
                     }
@@ -733,11 +875,9 @@ impl Exec {
         match f {
             "json" => {
                 need(1)?;
-                let v = match &args[0] {
-                    V::Missing => Value::Null,
-                    V::Val(v) => visible(v),
-                };
-                s(serde_json::to_string(&v).map_err(|e| FormatError::Exec(e.to_string()))?)
+                let v = args[0].value();
+                let html = v.get("$html").is_some();
+                s(to_json(&v, html))
             }
             "index" => {
                 if args.is_empty() {
@@ -1001,8 +1141,13 @@ impl Format {
 
 /// Renders one value with a template (inspect `-f`), adding the newline docker adds.
 pub fn render_one(template: &str, v: &Value) -> Result<String, FormatError> {
+    render_one_with(template, v, Missing::NoValue)
+}
+
+/// [`render_one`] with a missing-key mode (`docker inspect` uses [`Missing::Error`]).
+pub fn render_one_with(template: &str, v: &Value, missing: Missing) -> Result<String, FormatError> {
     let t = Template::parse(&template.replace("\\t", "\t").replace("\\n", "\n"))?;
-    let mut s = t.render(v, false)?;
+    let mut s = t.render_with(v, missing)?;
     let _ = writeln!(s);
     Ok(s)
 }
@@ -1102,6 +1247,26 @@ mod tests {
         assert!(e.to_string().contains("can't evaluate field Nope"), "{e}");
         let t = Template::parse("{{.ID.Sub}}").unwrap();
         assert!(t.render(&json!({"ID":"x"}), false).is_err());
+    }
+
+    #[test]
+    fn ordered_json_and_missing_keys() {
+        let v = parse_ordered(r#"{"Z":1,"A":{"b":[1,{"y":2,"x":"<&>"}],"a":null}}"#).unwrap();
+        assert_eq!(
+            r("{{json .}}", &v),
+            r#"{"Z":1,"A":{"b":[1,{"y":2,"x":"<&>"}],"a":null}}"#
+        );
+        assert_eq!(r("{{.A.a}}", &v), "<nil>");
+        let t = Template::parse("{{.A.nope}}").unwrap();
+        let e = t.render_with(&v, Missing::Error).unwrap_err();
+        assert!(
+            e.to_string().contains(r#"map has no entry for key "nope""#),
+            "{e}"
+        );
+        let mut m = serde_json::json!({"D": "<none>", "$html": true});
+        assert_eq!(r("{{json .}}", &m), r#"{"D":"\u003cnone\u003e"}"#);
+        m["$html"] = Value::Null;
+        assert_eq!(r("{{json .D}}", &m), r#""<none>""#);
     }
 
     #[test]

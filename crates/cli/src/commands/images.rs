@@ -90,7 +90,8 @@ pub fn rows(list: &[ImageSummary], trunc: bool, now: i64) -> Vec<Value> {
                 "Size": units::human_size(img.size as f64),
                 "Tag": tag,
                 "UniqueSize": "N/A",
-                "VirtualSize": units::human_size(img.size as f64),
+                "VirtualSize": units::human_size_prec(img.size as f64, 4),
+                "$html": true,
             }));
         }
     }

@@ -166,8 +166,24 @@ pub fn run(ctx: &Ctx, args: InspectArgs) -> CmdResult {
         }
         Some(f) => {
             for r in &raws {
-                let v: Value = serde_json::from_str(r).map_err(ClientError::from)?;
-                super::out(&format::render_one(f, &v)?);
+                let v: Value = format::parse_ordered(r).map_err(ClientError::from)?;
+                match format::render_one_with(f, &v, format::Missing::Error) {
+                    Ok(text) => super::out(&text),
+                    Err(e) => {
+                        // docker prints the (empty) line, then the error, exit 1.
+                        super::out("\n");
+                        let msg = match e {
+                            format::FormatError::Exec(m) => {
+                                format!("template parsing error: template: {m}")
+                            }
+                            e => e.to_string(),
+                        };
+                        return Err(CmdError::Status {
+                            message: msg,
+                            code: 1,
+                        });
+                    }
+                }
             }
         }
     }

@@ -166,6 +166,7 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
     m.insert("Mounts".into(), json!(mounts.join(",")));
     m.insert("Names".into(), json!(names.join(",")));
     m.insert("Networks".into(), json!(networks.join(",")));
+    m.insert("Platform".into(), Value::Null);
     m.insert("Ports".into(), json!(display_ports(&c.ports)));
     m.insert(
         "RunningFor".into(),
@@ -175,6 +176,7 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
     m.insert("State".into(), json!(c.state));
     m.insert("Status".into(), json!(c.status));
     m.insert("$Label".into(), json!(c.labels));
+    m.insert("$html".into(), json!(true));
     Value::Object(m)
 }
 
@@ -184,7 +186,7 @@ pub fn header() -> Value {
         "Command": "COMMAND", "CreatedAt": "CREATED AT", "ID": "CONTAINER ID", "Image": "IMAGE",
         "Labels": "LABELS", "LocalVolumes": "LOCAL VOLUMES", "Mounts": "MOUNTS", "Names": "NAMES",
         "Networks": "NETWORKS", "Ports": "PORTS", "RunningFor": "CREATED", "Size": "SIZE",
-        "State": "STATE", "Status": "STATUS", "$Label": {},
+        "State": "STATE", "Status": "STATUS", "Platform": "PLATFORM", "$Label": {},
     })
 }
 
@@ -218,7 +220,27 @@ pub fn run(ctx: &Ctx, args: PsArgs) -> CmdResult {
     let fmt = if args.quiet && format.is_empty() {
         Format::new("{{.ID}}", &default)?
     } else {
-        Format::new(&format, &default)?
+        // Like the docker CLI: parse, then execute once on an empty row, before any request.
+        let f = Format::new(&format, &default).map_err(|e| CmdError::Status {
+            message: format!("failed to parse {e}").replace(
+                "parse template parsing error: ",
+                "parse template: template: :1: ",
+            ),
+            code: 1,
+        })?;
+        if !format.is_empty() {
+            f.render(
+                &header(),
+                &[row(&ContainerSummary::default(), true, 0)],
+                true,
+            )
+            .map_err(|e| CmdError::Status {
+                message: format!("failed to execute template: {e}")
+                    .replace("template: executing", "template: :1:2: executing"),
+                code: 1,
+            })?;
+        }
+        f
     };
     let list: Vec<ContainerSummary> = ctx.client.json(req)?;
     let now = units::now_unix();

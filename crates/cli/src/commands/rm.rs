@@ -34,7 +34,8 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> CmdResult {
             .flag("link", args.link);
         match ctx.client.call(req) {
             Ok(_) => super::out(&format!("{name}\n")),
-            Err(e) if args.force && e.is_not_found() => {}
+            // docker 28 reports it but does not fail.
+            Err(e) if args.force && e.is_not_found() => eprintln!("{e}"),
             Err(e) => errs.push(e.to_string()),
         }
     }
