@@ -21,15 +21,18 @@ pub fn list(c: &Ctx) -> Result<Resp> {
     let mut v = c.daemon.images.list(c.query.bool("all", false));
     let refs = f.get("reference");
     if !refs.is_empty() {
-        v.retain(|i| {
-            i.repo_tags.iter().any(|t| {
-                refs.iter().any(|r| {
-                    t == r
-                        || t.split(':').next() == Some(r)
-                        || r.ends_with('*') && t.starts_with(r.trim_end_matches('*'))
-                })
+        // Like moby: only the matching tags are listed, and images without one are left out.
+        let matches = |t: &String| {
+            refs.iter().any(|r| {
+                t == r
+                    || t.rsplit_once(':').map(|x| x.0) == Some(*r)
+                    || (r.ends_with('*') && t.starts_with(r.trim_end_matches('*')))
             })
-        });
+        };
+        for i in v.iter_mut() {
+            i.repo_tags.retain(matches);
+        }
+        v.retain(|i| !i.repo_tags.is_empty());
     }
     let dangling = f.get("dangling");
     if let Some(d) = dangling.first() {
