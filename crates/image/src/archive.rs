@@ -5,24 +5,31 @@
 //!
 //! Archives are read in one pass as a stream: blobs go to the content store as they come
 //! (verified against their names when named by digest), small metadata files stay in memory.
+//! While a large blob is being stored, a worker thread unpacks it into a staging directory,
+//! reading the ingest's data as it is written ([`crate::content::Follower`]): the layer is read
+//! once from the archive and, when uncompressed, hashed once (its diff ID is its blob digest).
+//! Which blob is which layer is known only from `manifest.json`, at the end: a staged layer gets
+//! its chain ID name only then, after its blob was verified and its diff ID matched the
+//! config's; staged data that no image uses, or that failed, is removed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::content::ContentError;
+use crate::content::{ContentError, Follower};
 use crate::images::{parse_config, Image, ImageError, ImageStore, Layer};
 use crate::manifest::{
-    Compression, Descriptor, Index, Manifest, ManifestError, ANNOTATION_IMAGE_NAME,
+    chain_ids, Compression, Descriptor, Index, Manifest, ManifestError, ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME, MEDIA_DOCKER_LIST, MEDIA_OCI_CONFIG, MEDIA_OCI_INDEX, MEDIA_OCI_LAYER,
     MEDIA_OCI_MANIFEST,
 };
 use crate::pack::{tar_dir, Whiteouts};
 use crate::reference::{Digest, Reference};
-use crate::snapshot::{LayerSource, SnapshotError, Snapshotter};
+use crate::snapshot::{LayerSource, SnapshotError, Snapshotter, StagedLayer};
 use crate::unpack::decompress;
 
 /// Metadata files larger than this are refused (manifest.json, index.json, configs).
@@ -171,14 +178,18 @@ pub fn store_image(
     names: &[Reference],
 ) -> Result<Loaded, ArchiveError> {
     let _g = st.images.gc_read();
-    store_image_locked(st, config, layer_blobs, names)
+    store_image_locked(st, config, layer_blobs, names, &mut HashMap::new())
 }
+
+/// Layers unpacked while their blobs were stored, by blob digest.
+type Staged = HashMap<Digest, StagedLayer>;
 
 fn store_image_locked(
     st: Stores<'_>,
     config: &[u8],
     layer_blobs: &[(Digest, String)],
     names: &[Reference],
+    staged: &mut Staged,
 ) -> Result<Loaded, ArchiveError> {
     let content = st.images.content();
     let cinfo = content.write_blob(config)?;
@@ -208,6 +219,16 @@ fn store_image_locked(
             blob: b.clone(),
         })
         .collect();
+    let chains = chain_ids(&diff_ids);
+    for (i, src) in sources.iter().enumerate() {
+        if st.snapshots.exists(chains[i].hex()) {
+            continue;
+        }
+        if let Some(layer) = staged.remove(&src.blob) {
+            let parent = i.checked_sub(1).map(|p| &chains[p]);
+            st.snapshots.commit_staged(layer, parent, &src.diff_id)?;
+        }
+    }
     let snaps = st.snapshots.ensure_layers(content, &sources)?;
     let mut layers = Vec::new();
     let mut descs = Vec::new();
@@ -255,11 +276,78 @@ struct DockerManifestEntry {
     layers: Vec<String>,
 }
 
+/// Unpacks running beside the archive read, at most one per core.
+struct Stager<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    snapshots: &'env Snapshotter,
+    max: usize,
+    running: Vec<ScopedJoinHandle<'scope, Option<(Digest, StagedLayer)>>>,
+    done: Staged,
+}
+
+impl<'scope, 'env> Stager<'scope, 'env> {
+    /// Starts unpacking what `f` follows. When all workers are busy, first waits for the
+    /// oldest: its blob is complete, so it does not depend on the archive read going on.
+    fn start(&mut self, name: String, mut f: Follower) {
+        if self.running.len() >= self.max {
+            let oldest = self.running.remove(0);
+            self.collect(oldest);
+        }
+        let snapshots = self.snapshots;
+        self.running.push(self.scope.spawn(move || {
+            let mut layer = snapshots.stage_layer(&name, &mut f, false).ok()?;
+            // The follower reached its end: the writer committed, the blob is verified.
+            let blob = f.committed()?;
+            if f.position() != blob.size || !layer.set_plain_diff_id(&blob) {
+                return None;
+            }
+            Some((blob.digest, layer))
+        }));
+    }
+
+    fn collect(&mut self, h: ScopedJoinHandle<'scope, Option<(Digest, StagedLayer)>>) {
+        // A failed unpack (not a tar, hostile, or a failed ingest) is dropped here: if that blob
+        // is a layer, unpacking it from the store reports the error.
+        if let Ok(Some((d, layer))) = h.join() {
+            self.done.insert(d, layer);
+        }
+    }
+
+    fn finish(mut self) -> Staged {
+        for h in std::mem::take(&mut self.running) {
+            self.collect(h);
+        }
+        self.done
+    }
+}
+
 /// Loads a docker-archive or OCI layout archive from a stream. Returns the images stored.
 pub fn load<R: Read>(
     st: Stores<'_>,
     r: R,
     progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Loaded>, ArchiveError> {
+    // Blobs and staged layers are not referenced by an image until the end.
+    let _g = st.images.gc_read();
+    std::thread::scope(|scope| {
+        let stager = Stager {
+            scope,
+            snapshots: st.snapshots,
+            max: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            running: Vec::new(),
+            done: HashMap::new(),
+        };
+        load_in(st, r, progress, stager)
+    })
+}
+
+fn load_in<R: Read>(
+    st: Stores<'_>,
+    r: R,
+    progress: &mut dyn FnMut(Progress),
+    mut stager: Stager<'_, '_>,
 ) -> Result<Vec<Loaded>, ArchiveError> {
     let content = st.images.content();
     let mut ar = tar::Archive::new(BufReader::with_capacity(1 << 20, r));
@@ -327,9 +415,15 @@ pub fn load<R: Read>(
             last: 0,
             cb: progress,
         };
+        let mut follow = |f: Follower| stager.start(path.clone(), f);
         let info = match &named {
-            Some(d) => content.ingest(&format!("blob-{}", d.hex()), pr, Some((d, Some(size)))),
-            None => content.ingest(&reference, pr, None),
+            Some(d) => content.ingest_following(
+                &format!("blob-{}", d.hex()),
+                pr,
+                Some((d, Some(size))),
+                Some(&mut follow),
+            ),
+            None => content.ingest_following(&reference, pr, None, Some(&mut follow)),
         }
         .map_err(|err| match err {
             ContentError::DigestMismatch { .. } => {
@@ -339,6 +433,7 @@ pub fn load<R: Read>(
         })?;
         blobs.insert(path, info.digest);
     }
+    let mut staged = stager.finish();
 
     let resolve = |p: &str| -> Result<Digest, ArchiveError> {
         let mut p = norm(p).ok_or_else(|| ArchiveError::Missing(p.to_owned()))?;
@@ -387,7 +482,7 @@ pub fn load<R: Read>(
                         .map_err(|e| ArchiveError::Invalid(format!("repo tag {t:?}: {e}")))?,
                 );
             }
-            let loaded = store_image_locked(st, &config, &layers, &names)?;
+            let loaded = store_image_locked(st, &config, &layers, &names, &mut staged)?;
             progress(Progress::Image {
                 id: loaded.image.id.clone(),
                 names: names.clone(),
@@ -465,7 +560,7 @@ pub fn load<R: Read>(
                         }
                     }
                     let names: Vec<Reference> = name.into_iter().collect();
-                    let loaded = store_image_locked(st, &config, &layers, &names)?;
+                    let loaded = store_image_locked(st, &config, &layers, &names, &mut staged)?;
                     progress(Progress::Image {
                         id: loaded.image.id.clone(),
                         names: names.clone(),
@@ -758,7 +853,13 @@ pub fn import<R: Read>(st: Stores<'_>, r: R, opts: &ImportOptions) -> Result<Loa
     });
     let bytes = serde_json::to_vec(&cfg).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     let names: Vec<Reference> = opts.reference.iter().cloned().collect();
-    store_image_locked(st, &bytes, &[(blob.digest, mt)], &names)
+    store_image_locked(
+        st,
+        &bytes,
+        &[(blob.digest, mt)],
+        &names,
+        &mut HashMap::new(),
+    )
 }
 
 fn unique() -> u64 {

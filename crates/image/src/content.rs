@@ -7,11 +7,18 @@
 //!
 //! A writer killed at any byte leaves at most a partial `ingest/<ref>/data`; a blob never appears
 //! under a wrong name, because the name is given by `rename` only after the digest was checked.
+//!
+//! Inside the crate a fresh ingest can be *followed* ([`Follower`]): a reader of the ingest's
+//! data as it is written, so a layer is unpacked while it is stored instead of being read back
+//! (and hashed again) afterwards. A follower reaches the end of its data only once the writer
+//! has committed, that is once the blob was verified; if the writer fails or is dropped, the
+//! follower's next read fails.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 use rustix::fs::{flock, FlockOperation};
 use sha2::{Digest as _, Sha256};
@@ -224,14 +231,19 @@ impl ContentStore {
         let dir = self.root.join("ingest").join(reference);
         let lock = loop {
             fs::create_dir_all(&dir).map_err(io_err(format!("create ingest {reference}")))?;
-            let lock = OpenOptions::new()
+            let lock = match OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
                 .mode(0o600)
                 .custom_flags(libc::O_CLOEXEC)
                 .open(dir.join("lock"))
-                .map_err(io_err(format!("open ingest {reference}")))?;
+            {
+                Ok(l) => l,
+                // A writer that just committed removed the ingest directory: start again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(format!("open ingest {reference}"))(e)),
+            };
             flock(&lock, FlockOperation::LockExclusive)
                 .map_err(|e| io_err(format!("lock ingest {reference}"))(e.into()))?;
             // The holder we waited for may have removed the ingest: then our lock file is
@@ -283,6 +295,7 @@ impl ContentStore {
             hasher,
             offset,
             expected: expected.cloned(),
+            tail: None,
             _lock: lock,
         }))
     }
@@ -292,8 +305,21 @@ impl ContentStore {
     pub fn ingest<R: Read>(
         &self,
         reference: &str,
+        r: R,
+        expected: Option<(&Digest, Option<u64>)>,
+    ) -> Result<BlobInfo, ContentError> {
+        self.ingest_following(reference, r, expected, None)
+    }
+
+    /// [`ContentStore::ingest`], handing a [`Follower`] of the data to `follow` first when the
+    /// blob is not in the store yet and no partial ingest is resumed (a follower reads the data
+    /// from its first byte, which a resume would have to skip or might truncate).
+    pub(crate) fn ingest_following<R: Read>(
+        &self,
+        reference: &str,
         mut r: R,
         expected: Option<(&Digest, Option<u64>)>,
+        follow: Option<&mut dyn FnMut(Follower)>,
     ) -> Result<BlobInfo, ContentError> {
         let Some(mut w) = self.writer(reference, expected.map(|e| e.0))? else {
             let d = expected
@@ -308,8 +334,23 @@ impl ContentStore {
             if skipped < w.offset() {
                 w.truncate()?;
             }
+        } else if let Some(follow) = follow {
+            if let Ok(f) = w.follow() {
+                follow(f);
+            }
         }
-        io::copy(&mut r, &mut w).map_err(io_err(format!("write ingest {reference}")))?;
+        // Large writes: std's io::copy moves 8 KiB at a time, one write(2) each.
+        let mut buf = vec![0u8; COPY_BUF];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(format!("write ingest {reference}"))(e)),
+            };
+            w.write_all(&buf[..n])
+                .map_err(io_err(format!("write ingest {reference}")))?;
+        }
         w.commit(expected.and_then(|e| e.1))
     }
 
@@ -323,6 +364,9 @@ impl ContentStore {
         )
     }
 }
+
+/// The buffer of [`ContentStore::ingest`]'s copy loop.
+const COPY_BUF: usize = 1 << 20;
 
 fn check_ref(r: &str) -> Result<(), ContentError> {
     let ok = !r.is_empty()
@@ -348,7 +392,96 @@ pub struct Writer {
     hasher: Sha256,
     offset: u64,
     expected: Option<Digest>,
+    /// Set once followed: what followers may read.
+    tail: Option<Arc<Tail>>,
     _lock: File,
+}
+
+/// What a [`Writer`] shares with its followers.
+#[derive(Debug, Default)]
+struct Tail {
+    state: Mutex<TailState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct TailState {
+    /// Bytes of the data file written so far (and hashed).
+    written: u64,
+    /// `Some(Ok)` once committed (verified and named), `Some(Err)` once failed or abandoned.
+    end: Option<Result<BlobInfo, ()>>,
+}
+
+impl Tail {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TailState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn end(&self, r: Result<BlobInfo, ()>) {
+        let mut st = self.lock();
+        if st.end.is_none() {
+            st.end = Some(r);
+        }
+        drop(st);
+        self.cv.notify_all();
+    }
+}
+
+/// Reads an ingest's data while its [`Writer`] writes it (see the module doc). The bytes read
+/// are exactly those the writer hashed; [`Follower::committed`] tells what they turned out to be.
+#[derive(Debug)]
+pub(crate) struct Follower {
+    file: File,
+    pos: u64,
+    tail: Arc<Tail>,
+}
+
+impl Follower {
+    /// The blob, once the writer committed it (the follower then reads up to its last byte).
+    pub(crate) fn committed(&self) -> Option<BlobInfo> {
+        match &self.tail.lock().end {
+            Some(Ok(b)) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    /// How many bytes were read.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+}
+
+impl Read for Follower {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let avail = {
+            let mut st = self.tail.lock();
+            loop {
+                if matches!(st.end, Some(Err(()))) {
+                    return Err(io::Error::other("the ingest being followed failed"));
+                }
+                if st.written > self.pos {
+                    break st.written - self.pos;
+                }
+                if st.end.is_some() {
+                    return Ok(0);
+                }
+                st = self.tail.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let max = buf.len().min(usize::try_from(avail).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "ingest data shorter than written",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 impl Writer {
@@ -357,8 +490,24 @@ impl Writer {
         self.offset
     }
 
+    /// A reader of the data from its first byte, following this writer (see the module doc).
+    pub(crate) fn follow(&mut self) -> Result<Follower, ContentError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(self.dir.join("data"))
+            .map_err(io_err(format!("open ingest {}", self.reference)))?;
+        let tail = self.tail.get_or_insert_with(Default::default).clone();
+        tail.lock().written = self.offset;
+        Ok(Follower { file, pos: 0, tail })
+    }
+
     /// Throws away the partial data and starts again at offset 0.
     pub fn truncate(&mut self) -> Result<(), ContentError> {
+        if let Some(t) = self.tail.take() {
+            // Followers have read data that is going away.
+            t.end(Err(()));
+        }
         let what = format!("truncate ingest {}", self.reference);
         self.data.set_len(0).map_err(io_err(what.clone()))?;
         self.data.seek(SeekFrom::Start(0)).map_err(io_err(what))?;
@@ -410,10 +559,23 @@ impl Writer {
             fsync_dir(&parent).map_err(io_err(format!("fsync {}", parent.display())))?;
         }
         let _ = fs::remove_dir_all(&self.dir);
-        Ok(BlobInfo {
+        let info = BlobInfo {
             digest: actual,
             size: self.offset,
-        })
+        };
+        if let Some(t) = &self.tail {
+            t.end(Ok(info.clone()));
+        }
+        Ok(info)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Not committed (an error, or abandoned for a later resume): followers must not wait.
+        if let Some(t) = &self.tail {
+            t.end(Err(()));
+        }
     }
 }
 
@@ -422,6 +584,10 @@ impl Write for Writer {
         let n = self.data.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.offset += n as u64;
+        if let Some(t) = &self.tail {
+            t.lock().written = self.offset;
+            t.cv.notify_all();
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -502,6 +668,61 @@ mod tests {
                 .digest,
             d2
         );
+    }
+
+    #[test]
+    fn followers_read_what_was_verified() {
+        let t = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(t.path()).unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let d = Digest::of(&data);
+        // committed: the follower reads every byte, then learns the verified blob
+        let got = std::thread::scope(|sc| {
+            let mut h = None;
+            let mut follow = |mut f: Follower| {
+                h = Some(sc.spawn(move || {
+                    let mut v = Vec::new();
+                    f.read_to_end(&mut v).map(|_| (v, f.committed()))
+                }));
+            };
+            let info = s
+                .ingest_following("f", &data[..], Some((&d, None)), Some(&mut follow))
+                .unwrap();
+            assert_eq!(info.digest, d);
+            h.unwrap().join().unwrap()
+        });
+        let (v, committed) = got.unwrap();
+        assert_eq!(v, data);
+        assert_eq!(committed.unwrap().digest, d);
+        // a wrong digest: the follower fails, nothing is named or left
+        let wrong = Digest::of(b"other");
+        let res = std::thread::scope(|sc| {
+            let mut h = None;
+            let mut follow = |mut f: Follower| {
+                h = Some(sc.spawn(move || f.read_to_end(&mut Vec::new())));
+            };
+            let e = s
+                .ingest_following("g", &data[..], Some((&wrong, None)), Some(&mut follow))
+                .unwrap_err();
+            assert!(matches!(e, ContentError::DigestMismatch { .. }), "{e}");
+            h.unwrap().join().unwrap()
+        });
+        assert!(res.is_err());
+        assert_eq!(s.walk().unwrap().len(), 1);
+        assert!(s.ingests().unwrap().is_empty());
+        // a writer dropped uncommitted: the follower fails instead of waiting forever
+        let mut w = s.writer("h", None).unwrap().unwrap();
+        let mut f = w.follow().unwrap();
+        w.write_all(b"partial").unwrap();
+        drop(w);
+        assert!(f.read(&mut [0u8; 16]).is_err());
+        s.abort("h").unwrap();
+        // an existing blob or a resumed ingest is not followed
+        let mut called = false;
+        let mut follow = |_f: Follower| called = true;
+        s.ingest_following("i", &data[..], Some((&d, None)), Some(&mut follow))
+            .unwrap();
+        assert!(!called);
     }
 
     #[test]

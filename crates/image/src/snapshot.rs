@@ -18,13 +18,13 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::{ContentError, ContentStore};
+use crate::content::{BlobInfo, ContentError, ContentStore};
 use crate::fsutil::{fsync_dir, remove_tree, unique_name, write_atomic};
 use crate::images::Layer;
-use crate::manifest::chain_ids;
+use crate::manifest::{chain_ids, Compression};
 use crate::pack::{tar_dir, Whiteouts};
 use crate::reference::Digest;
-use crate::unpack::{LayerUnpacker, UnpackError, UnpackStats};
+use crate::unpack::{LayerUnpacker, UnpackError, UnpackStats, Unpacked};
 
 const SCHEMA_VERSION: u32 = 1;
 
@@ -245,6 +245,46 @@ pub struct LayerSource {
     pub blob: Digest,
 }
 
+/// A layer unpacked in a staging directory, not named yet (see [`Snapshotter::stage_layer`]).
+/// Dropping it removes the directory.
+#[derive(Debug)]
+pub(crate) struct StagedLayer {
+    dir: Option<PathBuf>,
+    unpacked: Option<Unpacked>,
+}
+
+impl StagedLayer {
+    fn path(&self) -> &Path {
+        self.dir.as_deref().unwrap_or(Path::new("/nonexistent"))
+    }
+
+    /// Sets the diff ID of a layer unpacked without hashing: `blob` is the verified digest and
+    /// size of the bytes the unpacker read. Refused unless the stream was uncompressed and the
+    /// unpacker read exactly `blob.size` bytes.
+    pub(crate) fn set_plain_diff_id(&mut self, blob: &BlobInfo) -> bool {
+        match &mut self.unpacked {
+            Some(u)
+                if u.diff_id.is_none()
+                    && u.compression == Compression::None
+                    && u.tar_size == blob.size =>
+            {
+                u.diff_id = Some(blob.digest.clone());
+                true
+            }
+            Some(u) => u.diff_id.is_some(),
+            None => false,
+        }
+    }
+}
+
+impl Drop for StagedLayer {
+    fn drop(&mut self) {
+        if let Some(d) = self.dir.take() {
+            let _ = remove_tree(&d);
+        }
+    }
+}
+
 impl From<&Layer> for LayerSource {
     fn from(l: &Layer) -> LayerSource {
         LayerSource {
@@ -402,47 +442,126 @@ impl Snapshotter {
             let stats: UnpackStats = self
                 .unpacker
                 .unpack(name, r, diff_id, &staging.join("fs"))?;
-            let chain = match parent {
-                None => stats.diff_id.clone(),
-                Some(p) => chain_ids(&[p.clone(), stats.diff_id.clone()])
-                    .pop()
-                    .unwrap_or_else(|| p.clone()),
-            };
-            let id = chain.hex().to_owned();
-            let info = SnapshotInfo {
-                schema_version: SCHEMA_VERSION,
-                id: id.clone(),
-                kind: Kind::Committed,
-                parent: parent.map(|p| p.hex().to_owned()),
-                diff_id: Some(stats.diff_id),
-                unpacked_size: stats.unpacked_size,
-                tar_size: stats.tar_size,
-                link: short_link(&id),
-            };
-            self.write_meta(&staging, &info)?;
-            let _g = self.guard();
-            match rustix::fs::renameat_with(
-                rustix::fs::CWD,
+            self.name_staging(
                 &staging,
-                rustix::fs::CWD,
-                self.root.join(&id),
-                rustix::fs::RenameFlags::NOREPLACE,
-            ) {
-                Ok(()) => {}
-                Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {
-                    remove_tree(&staging).map_err(io_err(&id, "remove staging"))?;
-                    return self.info(&id);
-                }
-                Err(e) => return Err(io_err(&id, "rename into place")(e.into())),
-            }
-            fsync_dir(&self.root).map_err(io_err(&id, "fsync snapshots"))?;
-            self.make_link(&id, &info.link)?;
-            Ok(info)
+                parent,
+                stats.diff_id,
+                stats.tar_size,
+                stats.unpacked_size,
+            )
         })();
         if res.is_err() {
             let _ = remove_tree(&staging);
         }
         res
+    }
+
+    /// Gives a staging directory holding `fs` its chain ID name (or, if that snapshot appeared
+    /// meanwhile, removes the staging directory and returns the existing one). On error the
+    /// caller removes the staging directory.
+    fn name_staging(
+        &self,
+        staging: &Path,
+        parent: Option<&Digest>,
+        diff_id: Digest,
+        tar_size: u64,
+        unpacked_size: u64,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let chain = match parent {
+            None => diff_id.clone(),
+            Some(p) => chain_ids(&[p.clone(), diff_id.clone()])
+                .pop()
+                .unwrap_or_else(|| p.clone()),
+        };
+        let id = chain.hex().to_owned();
+        let info = SnapshotInfo {
+            schema_version: SCHEMA_VERSION,
+            id: id.clone(),
+            kind: Kind::Committed,
+            parent: parent.map(|p| p.hex().to_owned()),
+            diff_id: Some(diff_id),
+            unpacked_size,
+            tar_size,
+            link: short_link(&id),
+        };
+        self.write_meta(staging, &info)?;
+        let _g = self.guard();
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            staging,
+            rustix::fs::CWD,
+            self.root.join(&id),
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {
+                remove_tree(staging).map_err(io_err(&id, "remove staging"))?;
+                return self.info(&id);
+            }
+            Err(e) => return Err(io_err(&id, "rename into place")(e.into())),
+        }
+        fsync_dir(&self.root).map_err(io_err(&id, "fsync snapshots"))?;
+        self.make_link(&id, &info.link)?;
+        Ok(info)
+    }
+
+    /// Unpacks a layer into a staging directory before its place in a stack is known (while an
+    /// archive is still being read). With `hash_plain` false an uncompressed stream is not
+    /// hashed: the caller sets the diff ID from the digest it computed over the same bytes
+    /// ([`StagedLayer::set_plain_diff_id`]). Nothing is named until
+    /// [`Snapshotter::commit_staged`]; a staged layer dropped uncommitted is removed.
+    pub(crate) fn stage_layer<R: Read>(
+        &self,
+        name: &str,
+        r: R,
+        hash_plain: bool,
+    ) -> Result<StagedLayer, SnapshotError> {
+        let dir = self.root.join(unique_name(".staging-"));
+        fs::create_dir(&dir).map_err(io_err(name, "create staging"))?;
+        let mut staged = StagedLayer {
+            dir: Some(dir),
+            unpacked: None,
+        };
+        let fs_dir = staged.path().join("fs");
+        staged.unpacked = Some(
+            self.unpacker
+                .unpack_with(name, r, None, &fs_dir, hash_plain)?,
+        );
+        Ok(staged)
+    }
+
+    /// Names a staged layer as the committed snapshot of `diff_id` on top of `parent`, after
+    /// checking that the data unpacked has that diff ID. Returns the existing snapshot (and
+    /// removes the staged one) if that chain ID is unpacked already.
+    pub(crate) fn commit_staged(
+        &self,
+        mut staged: StagedLayer,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let u = staged
+            .unpacked
+            .clone()
+            .ok_or_else(|| SnapshotError::NotFound("staged layer".into()))?;
+        let name = diff_id.to_string();
+        let actual = u.diff_id.ok_or_else(|| UnpackError::Invalid {
+            layer: name.clone(),
+            reason: "staged without a diff id".into(),
+        })?;
+        if actual != *diff_id {
+            return Err(UnpackError::DiffIdMismatch {
+                layer: name,
+                expected: diff_id.clone(),
+                actual,
+            }
+            .into());
+        }
+        let dir = staged.path().to_path_buf();
+        let r = self.name_staging(&dir, parent, actual, u.tar_size, u.unpacked_size);
+        if r.is_ok() {
+            staged.dir = None; // renamed (or removed, when the snapshot existed)
+        }
+        r
     }
 
     /// Makes sure every layer of a stack (bottom first) is unpacked, unpacking the missing ones

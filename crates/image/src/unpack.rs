@@ -143,10 +143,11 @@ pub struct LayerUnpacker {
     sync: bool,
 }
 
-/// Reads through, hashing and counting, failing past a limit.
+/// Reads through, hashing (unless the caller hashes the same bytes) and counting, failing past
+/// a limit.
 struct Counting<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     n: u64,
     limit: u64,
 }
@@ -154,7 +155,9 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.n += n as u64;
         if self.n > self.limit {
             return Err(io::Error::new(
@@ -380,6 +383,21 @@ impl LayerUnpacker {
         expected: Option<&Digest>,
         dest: &Path,
     ) -> Result<UnpackStats, UnpackError> {
+        self.unpack_with(layer, r, expected, dest, true)?
+            .hashed(layer)
+    }
+
+    /// [`LayerUnpacker::unpack`], but when `hash_plain` is false an uncompressed stream is not
+    /// hashed: its diff ID is the digest of the very bytes read, which the caller computes (the
+    /// content store's writer, when unpacking a blob while it is being stored) and must check.
+    pub(crate) fn unpack_with<R: Read>(
+        &self,
+        layer: &str,
+        r: R,
+        expected: Option<&Digest>,
+        dest: &Path,
+        hash_plain: bool,
+    ) -> Result<Unpacked, UnpackError> {
         let ioe = |what: &str| {
             let layer = layer.to_owned();
             let what = what.to_owned();
@@ -404,7 +422,7 @@ impl LayerUnpacker {
             std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
                 .map_err(ioe("chmod staging directory"))?;
             let root = File::open(&tmp).map_err(ioe("open staging directory"))?;
-            let stats = self.unpack_into(layer, r, expected, root.as_fd())?;
+            let stats = self.unpack_inner(layer, r, expected, root.as_fd(), hash_plain)?;
             match rustix::fs::renameat_with(
                 rustix::fs::CWD,
                 &tmp,
@@ -435,6 +453,18 @@ impl LayerUnpacker {
         expected: Option<&Digest>,
         root: BorrowedFd<'_>,
     ) -> Result<UnpackStats, UnpackError> {
+        self.unpack_inner(layer, r, expected, root, true)?
+            .hashed(layer)
+    }
+
+    fn unpack_inner<R: Read>(
+        &self,
+        layer: &str,
+        r: R,
+        expected: Option<&Digest>,
+        root: BorrowedFd<'_>,
+        hash_plain: bool,
+    ) -> Result<Unpacked, UnpackError> {
         let invalid = |e: io::Error| UnpackError::Invalid {
             layer: layer.into(),
             reason: e.to_string(),
@@ -442,7 +472,7 @@ impl LayerUnpacker {
         let (compression, rd) = decompress(r).map_err(invalid)?;
         let counting = Counting {
             inner: rd,
-            hasher: Sha256::new(),
+            hasher: (hash_plain || compression != Compression::None).then(Sha256::new),
             n: 0,
             limit: self.limits.max_bytes,
         };
@@ -520,13 +550,15 @@ impl LayerUnpacker {
         }
         let mut counting = ar.into_inner();
         io::copy(&mut counting, &mut io::sink()).map_err(|e| map_read_err(e, counting.n))?;
-        let diff_id = Digest::from_sha256(counting.hasher.finalize().into());
-        if let Some(exp) = expected {
-            if *exp != diff_id {
+        let diff_id = counting
+            .hasher
+            .map(|h| Digest::from_sha256(h.finalize().into()));
+        if let (Some(exp), Some(actual)) = (expected, &diff_id) {
+            if exp != actual {
                 return Err(UnpackError::DiffIdMismatch {
                     layer: layer.into(),
                     expected: exp.clone(),
-                    actual: diff_id,
+                    actual: actual.clone(),
                 });
             }
         }
@@ -537,12 +569,43 @@ impl LayerUnpacker {
                 source: e.into(),
             })?;
         }
-        Ok(UnpackStats {
+        Ok(Unpacked {
             diff_id,
             tar_size: counting.n,
             unpacked_size: ctx.unpacked,
             entries,
             compression,
+        })
+    }
+}
+
+/// What unpacking found, the diff ID unknown when the caller hashes the stream itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unpacked {
+    /// sha256 of the uncompressed tar, when computed here.
+    pub(crate) diff_id: Option<Digest>,
+    /// Size of the uncompressed tar.
+    pub(crate) tar_size: u64,
+    /// Bytes of regular-file content written.
+    pub(crate) unpacked_size: u64,
+    /// Number of entries.
+    pub(crate) entries: u64,
+    /// The compression found.
+    pub(crate) compression: Compression,
+}
+
+impl Unpacked {
+    fn hashed(self, layer: &str) -> Result<UnpackStats, UnpackError> {
+        let diff_id = self.diff_id.ok_or_else(|| UnpackError::Invalid {
+            layer: layer.into(),
+            reason: "internal: diff id not computed".into(),
+        })?;
+        Ok(UnpackStats {
+            diff_id,
+            tar_size: self.tar_size,
+            unpacked_size: self.unpacked_size,
+            entries: self.entries,
+            compression: self.compression,
         })
     }
 }

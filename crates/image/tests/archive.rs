@@ -404,3 +404,139 @@ fn hostile_archives_are_refused() {
     // not an archive at all
     assert!(archive::load(r.stores(), &b"garbage"[..], &mut |_| {}).is_err());
 }
+
+/// A docker-archive (Docker 25+ layout) with one layer named by `layer_name`.
+fn archive_with_layer(layer: &[u8], layer_name: &Digest, diff_id: &Digest) -> Vec<u8> {
+    let cfg = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+    }))
+    .unwrap();
+    let cid = Digest::of(&cfg);
+    let lpath = format!("blobs/sha256/{}", layer_name.hex());
+    let manifest = serde_json::to_vec(&json!([{
+        "Config": format!("blobs/sha256/{}", cid.hex()),
+        "RepoTags": ["big:1"],
+        "Layers": [lpath],
+    }]))
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add(&format!("blobs/sha256/{}", cid.hex()), &cfg);
+    add(&lpath, layer);
+    add("manifest.json", &manifest);
+    b.into_inner().unwrap()
+}
+
+/// No image, no blob but `config`'s (small blobs are stored as they come), no ingest, no
+/// snapshot or staging directory.
+fn assert_empty(r: &ImageRoot) {
+    assert!(r.images.list().is_empty());
+    assert!(r.content.walk().unwrap().len() <= 1);
+    assert!(r.content.ingests().unwrap().is_empty());
+    let left: Vec<String> = std::fs::read_dir(r.snapshots.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "l")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Layers above the in-memory limit are unpacked while they are stored (the tee path): the
+/// result is the same as unpacking from the store, and a wrong digest or diff ID still names
+/// nothing and leaves nothing behind.
+#[test]
+fn large_layers_unpacked_while_stored() {
+    require_root!();
+    let t = TestRoot::new("archive-tee");
+    let big: Vec<u8> = (0..9_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let layer = tar_of(&[
+        E::Dir("data"),
+        E::File("data/big", &big),
+        E::File("data/small", b"hello"),
+        E::Symlink("data/link", "small"),
+    ]);
+    let d = Digest::of(&layer);
+
+    // the right archive: loaded, no leftovers, same snapshot as the store path makes
+    let r = ImageRoot::open(t.join("r")).unwrap();
+    let l = archive::load(
+        r.stores(),
+        &archive_with_layer(&layer, &d, &d)[..],
+        &mut |_| {},
+    )
+    .unwrap();
+    let chain = l[0].image.chain_ids()[0].clone();
+    let info = r.snapshots.info(chain.hex()).unwrap();
+    assert_eq!(info.diff_id.as_ref(), Some(&d));
+    assert_eq!(info.tar_size, layer.len() as u64);
+    assert_eq!(info.unpacked_size, big.len() as u64 + 5);
+    let fs = r.snapshots.fs_path(chain.hex());
+    assert_eq!(std::fs::read(fs.join("data/big")).unwrap(), big);
+    assert_eq!(
+        std::fs::read_link(fs.join("data/link")).unwrap(),
+        Path::new("small")
+    );
+    assert!(r.content.ingests().unwrap().is_empty());
+    let dots: Vec<String> = std::fs::read_dir(r.snapshots.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(dots.is_empty(), "{dots:?}");
+    let r2 = ImageRoot::open(t.join("r2")).unwrap();
+    r2.content.write_blob(&layer).unwrap();
+    let cfg = r.images.config_bytes(&l[0].image.id).unwrap();
+    let l2 = store_image(
+        r2.stores(),
+        &cfg,
+        &[(d.clone(), berth_image::manifest::MEDIA_OCI_LAYER.into())],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(l2.image.id, l[0].image.id);
+    assert_eq!(r2.snapshots.info(chain.hex()).unwrap(), info);
+    assert_eq!(
+        common::tree(&fs),
+        common::tree(&r2.snapshots.fs_path(chain.hex()))
+    );
+
+    // a layer blob whose content does not match its name: refused, nothing left
+    let r = ImageRoot::open(t.join("bad-digest")).unwrap();
+    let wrong = Digest::of(b"something else");
+    let e = archive::load(
+        r.stores(),
+        &archive_with_layer(&layer, &wrong, &d)[..],
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("does not match its digest"), "{e}");
+    assert_empty(&r);
+    assert!(!r.content.exists(&wrong) && !r.content.exists(&d));
+
+    // a config whose diff ID is not the layer's: refused, no snapshot named, no staging left
+    let r = ImageRoot::open(t.join("bad-diff")).unwrap();
+    let e = archive::load(
+        r.stores(),
+        &archive_with_layer(&layer, &d, &wrong)[..],
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("diff id mismatch"), "{e}");
+    assert!(r.images.list().is_empty());
+    assert!(r.snapshots.list().unwrap().is_empty());
+    let dots: Vec<String> = std::fs::read_dir(r.snapshots.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "l")
+        .collect();
+    assert!(dots.is_empty(), "{dots:?}");
+}
