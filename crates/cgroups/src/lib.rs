@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bpf;
 pub mod error;
 mod fs;
 pub mod layout;

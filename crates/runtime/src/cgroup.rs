@@ -49,10 +49,22 @@ impl Cgroup {
             crate::warn(&w.to_string());
         }
         if let Some(res) = res {
-            match cg.mgr.apply(res) {
-                Ok(warnings) => {
+            let version = cg.mgr.version();
+            let planned = berth_cgroups::plan(res, version)
+                .and_then(|p| cg.mgr.apply_plan(&p).map(|w| (p, w)));
+            match planned {
+                Ok((p, warnings)) => {
                     for w in warnings {
                         crate::warn(&w.to_string());
+                    }
+                    // v2 has no device files: the rules become an eBPF program on the cgroup.
+                    if version == berth_cgroups::Version::V2 {
+                        if let (Some(rules), Some(dir)) = (&p.devices, cg.mgr.paths().get("")) {
+                            if let Err(e) = attach_device_program(rules, dir) {
+                                let _ = cg.mgr.destroy();
+                                return Err(e);
+                            }
+                        }
                     }
                 }
                 Err(e) => {
@@ -124,4 +136,24 @@ impl Cgroup {
     pub fn oom_kill_count(&self) -> Result<u64> {
         self.mgr.oom_kill_count().map_err(cg_err)
     }
+}
+
+/// Compile `rules` into a cgroup device program and attach it to the cgroup v2 directory `dir`.
+/// The program stays attached (the kernel holds it) until the cgroup is removed.
+pub fn attach_device_program(rules: &[berth_cgroups::DeviceRule], dir: &Path) -> Result<()> {
+    use std::os::fd::AsFd;
+    let insns: Vec<[u8; 8]> = berth_cgroups::bpf::device_program(rules)
+        .into_iter()
+        .map(|i| i.to_bytes())
+        .collect();
+    let prog = crate::sys::bpf_load_device_program(&insns)
+        .map_err(|e| RuntimeError::Cgroup(format!("load the device program: {e}")))?;
+    let d = std::fs::File::open(dir)
+        .map_err(|e| RuntimeError::Cgroup(format!("open {}: {e}", dir.display())))?;
+    crate::sys::bpf_attach_device_program(prog.as_fd(), d.as_fd()).map_err(|e| {
+        RuntimeError::Cgroup(format!(
+            "attach the device program to {}: {e}",
+            dir.display()
+        ))
+    })
 }
