@@ -709,3 +709,39 @@ pub fn bpf_attach_device_program(prog: BorrowedFd<'_>, cgroup: BorrowedFd<'_>) -
     }
     Ok(())
 }
+
+/// Bring the loopback interface of the network namespace `netns` up (Docker does this for every
+/// container with a network namespace of its own; a fresh namespace has `lo` down). Runs on a
+/// short-lived thread: `setns(CLONE_NEWNET)` changes only the calling thread's namespace.
+pub fn loopback_up(netns: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = netns.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(move || -> io::Result<()> {
+            // SAFETY: setns takes an fd (open for the scope of this call: the caller borrows it
+            // for the whole function) and a flag; it only changes this thread's namespace.
+            cvt(unsafe { libc::setns(raw, libc::CLONE_NEWNET) })?;
+            // SAFETY: plain socket(2) call; the fd is owned right below.
+            let s = cvt(unsafe {
+                libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+            })?;
+            // SAFETY: socket returned a new fd that nothing else owns.
+            let sock = unsafe { OwnedFd::from_raw_fd(s) };
+            // SAFETY: ifreq is plain data; zeroed is a valid value.
+            let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+            for (d, b) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+                *d = *b as libc::c_char;
+            }
+            // SAFETY: SIOCGIFFLAGS reads the flags of the interface named in ifr into ifr.
+            cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) })?;
+            // SAFETY: the union member ifru_flags is the one SIOCGIFFLAGS filled in.
+            unsafe {
+                ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            }
+            // SAFETY: SIOCSIFFLAGS sets the flags of the interface named in ifr from ifr.
+            cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) })?;
+            Ok(())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("loopback thread panicked")))
+    })
+}

@@ -646,3 +646,29 @@ fn restart_policies_follow_docker() {
     assert_eq!(code, 125);
     assert!(err.contains("--restart and --rm"), "{err}");
 }
+
+#[test]
+fn loopback_is_up_in_a_private_network_namespace() {
+    need_root!();
+    let b = Berthd::start();
+    for net in ["none", "default"] {
+        let (code, out, err) = b.d(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/class/net/lo/flags; httpd -p 127.0.0.1:8080 -h /etc; wget -qO- http://127.0.0.1:8080/group | head -1",
+        ]);
+        assert_eq!(code, 0, "{net}: {err}");
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            l.first().copied(),
+            Some("0x9"),
+            "{net}: lo is not up: {out}"
+        );
+        assert_eq!(l.get(1).copied(), Some("root:x:0:"), "{net}: {out}");
+    }
+}

@@ -229,6 +229,7 @@ impl Monitor {
             id: task.id.clone(),
             armed: true,
         };
+        loopback_up(created.pid);
         let master = match master_thread {
             Some(t) => {
                 let m = t.join().ok().flatten();
@@ -380,6 +381,28 @@ impl Monitor {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::process::exit(0)
+    }
+}
+
+/// A container with a network namespace of its own gets its loopback interface up, as Docker
+/// does (a new namespace starts with `lo` down).
+fn loopback_up(pid: i32) {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = format!("/proc/{pid}/ns/net");
+    let same = match (
+        std::fs::metadata(&theirs),
+        std::fs::metadata("/proc/self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => true,
+    };
+    if same {
+        return;
+    }
+    let r =
+        std::fs::File::open(&theirs).and_then(|f| sys::loopback_up(std::os::fd::AsFd::as_fd(&f)));
+    if let Err(e) = r {
+        eprintln!("warning: bring up lo in the container's network namespace: {e}");
     }
 }
 
