@@ -238,15 +238,9 @@ fn create_inner(
         write_time_offsets(spec)?;
     }
     let hooks = spec.hooks().as_ref();
-    let runtime_hooks: Vec<_> = hooks
-        .map(|h| {
-            h.prestart()
-                .iter()
-                .flatten()
-                .chain(h.create_runtime().iter().flatten())
-                .cloned()
-                .collect()
-        })
+    let prestart_hooks: Vec<_> = hooks.and_then(|h| h.prestart().clone()).unwrap_or_default();
+    let create_runtime_hooks: Vec<_> = hooks
+        .and_then(|h| h.create_runtime().clone())
         .unwrap_or_default();
     let cfg = InitConfig {
         rootfs: plan,
@@ -273,7 +267,7 @@ fn create_inner(
         start_container_hooks: hooks
             .and_then(|h| h.start_container().clone())
             .unwrap_or_default(),
-        want_runtime_hooks: !runtime_hooks.is_empty(),
+        want_runtime_hooks: !prestart_hooks.is_empty() || !create_runtime_hooks.is_empty(),
         fifo: Some(fifo_fd),
         console_socket,
         mount_label: mount_label(linux),
@@ -312,8 +306,12 @@ fn create_inner(
     loop {
         match process::recv(parent_sock.as_fd())? {
             Some(Msg::HooksReady) => {
+                // The (deprecated) prestart hooks see the state as "created", as the OCI
+                // validation suite and crun have it; createRuntime hooks run while creating.
+                let st = hook_state(id, Status::Created, pid, bundle, spec);
+                crate::hooks::run_all("prestart", &prestart_hooks, &st)?;
                 let st = hook_state(id, Status::Creating, pid, bundle, spec);
-                crate::hooks::run_all("createRuntime", &runtime_hooks, &st)?;
+                crate::hooks::run_all("createRuntime", &create_runtime_hooks, &st)?;
                 process::send(parent_sock.as_fd(), &Msg::HooksDone)?;
             }
             Some(Msg::Ready) => break,
