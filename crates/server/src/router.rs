@@ -60,6 +60,7 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
 
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx),
+        (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(&ctx, id),
         (&Method::POST, ["containers", id, "start"]) => containers::start(&ctx, id).await,
         (&Method::POST, ["containers", id, "stop"]) => containers::stop(&ctx, id).await,

@@ -672,3 +672,83 @@ fn loopback_is_up_in_a_private_network_namespace() {
         assert_eq!(l.get(1).copied(), Some("root:x:0:"), "{net}: {out}");
     }
 }
+
+#[test]
+fn events_replay_prune_and_log_rotation() {
+    need_root!();
+    let b = Berthd::start();
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (code, _, err) = b.d(&["run", "--name", "ev", "--label", "k=v", "busybox", "true"]);
+    assert_eq!(code, 0, "{err}");
+    // --until a moment ahead: the replay ends there (until in the future waits for it).
+    let t1 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    // Replay of what happened, filtered, ending at --until.
+    let (code, out, err) = b.d(&[
+        "events",
+        "--since",
+        &t0.to_string(),
+        "--until",
+        &t1.to_string(),
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.k}}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let actions: Vec<&str> = out
+        .lines()
+        .filter(|l| l.ends_with(" ev v"))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(actions, ["create", "start", "die"], "{out}");
+    // Prune removes stopped containers only, and honours label filters.
+    let (code, _, _) = b.d(&["run", "-d", "--name", "up", "busybox", "sleep", "300"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = b.d(&[
+        "create", "--name", "other", "--label", "k=w", "busybox", "true",
+    ]);
+    assert_eq!(code, 0);
+    let (code, out, err) = b.d(&["container", "prune", "-f", "--filter", "label=k=v"]);
+    assert_eq!(code, 0, "{err}");
+    let ids: Vec<&str> = out.lines().filter(|l| l.len() == 64).collect();
+    assert_eq!(ids.len(), 1, "{out}");
+    let (_, names, _) = b.d(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["other", "up"]);
+    // json-file rotation: max-size and max-file keep the newest lines within the limit.
+    let (code, _, err) = b.d(&[
+        "run",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, logs, _) = b.d(&["logs", "rot"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.last().copied(), Some("line-399"));
+    assert!(
+        lines.len() < 400,
+        "nothing was rotated away: {} lines",
+        lines.len()
+    );
+    let (_, path, _) = b.d(&["inspect", "-f", "{{.LogPath}}", "rot"]);
+    let size = std::fs::metadata(path.trim())
+        .map(|m| m.len())
+        .unwrap_or(u64::MAX);
+    assert!(size <= 2048, "log file is {size} bytes");
+}

@@ -138,10 +138,29 @@ impl ShimClient {
         })?;
         let mut line = serde_json::to_vec(&hello).unwrap_or_default();
         line.push(b'\n');
-        s.write_all(&line).map_err(|source| ShimError::Io {
+        let io = |source| ShimError::Io {
             dir: self.dir.clone(),
             source,
-        })?;
+        };
+        s.write_all(&line).map_err(io)?;
+        // Attached once the shim says so (read byte by byte: the stream follows directly).
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(io)?;
+        let mut ack = Vec::new();
+        let mut b = [0u8; 1];
+        while ack.len() < protocol::ATTACH_ACK.len() {
+            match std::io::Read::read(&mut s, &mut b).map_err(io)? {
+                0 => break,
+                _ => ack.push(b[0]),
+            }
+        }
+        if ack != protocol::ATTACH_ACK {
+            return Err(ShimError::Protocol {
+                dir: self.dir.clone(),
+                msg: format!("attach not acknowledged ({ack:?})"),
+            });
+        }
+        s.set_read_timeout(None).map_err(io)?;
         Ok(s)
     }
 

@@ -6,7 +6,8 @@
 //! (new session, child subreaper), reports the container's pid on stdout, and serves two sockets
 //! in the directory:
 //! - `ctl.sock`: one JSON [`Request`] per line, one JSON [`Response`] per line;
-//! - `attach.sock` (and `exec-<id>.sock` per exec): an [`AttachHello`] line, then the stream:
+//! - `attach.sock` (and `exec-<id>.sock` per exec): an [`AttachHello`] line, answered by
+//!   [`ATTACH_ACK`] once attached, then the stream:
 //!   Docker's 8-byte multiplexed frames without a TTY, raw bytes with one; bytes sent to the shim
 //!   go to the process's stdin.
 //!
@@ -23,6 +24,6 @@ pub mod protocol;
 
 pub use client::{ShimClient, ShimError};
 pub use protocol::{
-    AttachHello, ExecSpec, ExitInfo, LogSpec, MountSpec, Request, Response, Task, ATTACH_SOCK,
-    CTL_SOCK, EXIT_FILE, TASK_FILE,
+    AttachHello, ExecSpec, ExitInfo, LogSpec, MountSpec, Request, Response, Task, ATTACH_ACK,
+    ATTACH_SOCK, CTL_SOCK, EXIT_FILE, TASK_FILE,
 };

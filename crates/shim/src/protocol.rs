@@ -11,6 +11,8 @@ pub const CTL_SOCK: &str = "ctl.sock";
 pub const ATTACH_SOCK: &str = "attach.sock";
 /// Written once, atomically, when the container's init has exited and its output is drained.
 pub const EXIT_FILE: &str = "exit.json";
+/// The shim's answer to an attach hello, before any stream byte.
+pub const ATTACH_ACK: &[u8] = b"ok\n";
 /// The shim's own diagnostics.
 pub const SHIM_LOG: &str = "shim.log";
 

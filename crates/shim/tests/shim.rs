@@ -446,7 +446,9 @@ fn input_sent_right_behind_the_hello_reaches_the_process() {
     s.write_all(b"{\"stdin\":true,\"stdout\":true,\"stderr\":true}\nshout\n")
         .unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    let mut ack = [0u8; 3];
+    s.read_exact(&mut ack).unwrap();
+    assert_eq!(&ack, berth_shim::ATTACH_ACK);
     c.call(&Request::Start).unwrap();
     let (out, _) = demux(s);
     assert_eq!(out, "SHOUT\n");

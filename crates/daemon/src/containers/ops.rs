@@ -322,3 +322,102 @@ fn host_memory() -> u64 {
         .unwrap_or(0)
         * 1024
 }
+
+/// `until` of a prune: Unix seconds (with a fraction) or a Go duration back from now
+/// (`24h`, `90m`, `10s`, `1h30m`). Nanoseconds.
+fn until_ns(v: &str, now_ns: i64) -> Result<i64> {
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok((secs * 1e9) as i64);
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch.is_ascii_digit() || ch == '.' {
+            num.push(ch);
+            continue;
+        }
+        let mut unit = ch.to_string();
+        if ch == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num
+            .parse()
+            .map_err(|_| Error::invalid(format!("invalid until value: {v}")))?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(Error::invalid(format!("invalid until value: {v}"))),
+        };
+    }
+    if !num.is_empty() {
+        return Err(Error::invalid(format!("invalid until value: {v}")));
+    }
+    Ok(now_ns - (total * 1e9) as i64)
+}
+
+impl ContainerService {
+    /// `POST /containers/prune`: every container that is not running (nor paused or
+    /// restarting), filtered by `until` and `label`/`label!`. The IDs removed.
+    pub async fn prune(&self, f: &berth_api::Filters) -> Result<Vec<String>> {
+        f.validate(berth_api::filters::CONTAINER_PRUNE_FILTERS)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let now = now_ns();
+        let until = match f.get("until").first() {
+            Some(u) => Some(until_ns(u, now)?),
+            None => None,
+        };
+        let label_ok = |labels: &BTreeMap<String, String>, want: &str| match want.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(want),
+        };
+        let victims: Vec<String> = self
+            .all
+            .lock()
+            .map_err(poisoned)?
+            .values()
+            .filter_map(|c| c.rec.lock().ok().map(|r| r.clone()))
+            .filter(|r| {
+                matches!(
+                    r.state.status,
+                    Status::Exited | Status::Created | Status::Dead
+                )
+            })
+            .filter(|r| until.is_none_or(|u| r.created_ns < u))
+            .filter(|r| {
+                let labels = r.config.labels.clone().unwrap_or_default();
+                f.get("label").iter().all(|w| label_ok(&labels, w))
+                    && f.get("label!").iter().all(|w| !label_ok(&labels, w))
+            })
+            .map(|r| r.id)
+            .collect();
+        let mut removed = Vec::new();
+        for id in victims {
+            if self.remove(&id, false).await.is_ok() {
+                removed.push(id);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_takes_timestamps_and_durations() {
+        let now = 1_000_000 * 1_000_000_000;
+        assert_eq!(until_ns("10", now).ok(), Some(10_000_000_000));
+        assert_eq!(
+            until_ns("1h30m", now).ok(),
+            Some(now - 5400 * 1_000_000_000)
+        );
+        assert_eq!(until_ns("45s", now).ok(), Some(now - 45 * 1_000_000_000));
+        assert!(until_ns("3 days", now).is_err());
+    }
+}

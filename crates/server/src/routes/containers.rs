@@ -356,3 +356,14 @@ pub async fn stats(c: &Ctx, id: &str) -> Result<Resp> {
     });
     Ok(resp)
 }
+
+pub async fn prune(c: &Ctx) -> Result<Resp> {
+    let removed = c.daemon.containers.prune(&c.query.filters()?).await?;
+    Ok(h::json(
+        StatusCode::OK,
+        &berth_api::container::ContainerPruneResponse {
+            containers_deleted: removed,
+            space_reclaimed: 0,
+        },
+    ))
+}

@@ -144,16 +144,39 @@ pub fn events(c: &Ctx) -> Result<Resp> {
         .map_err(|e| Error::invalid(e.to_string()))?;
     let types: Vec<String> = f.get("type").iter().map(|s| s.to_string()).collect();
     let containers: Vec<String> = f.get("container").iter().map(|s| s.to_string()).collect();
-    let until = c.query.int("until")?;
-    let mut rx = c.daemon.events.subscribe();
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let since = parse_time(c.query.get("since"), now_ns)?;
+    let until = parse_time(c.query.get("until"), now_ns)?;
+    let (past, mut rx) = c
+        .daemon
+        .events
+        .replay_and_subscribe(since.unwrap_or(i64::MAX), until);
+    let keep = move |m: &berth_api::system::EventMessage| {
+        (types.is_empty() || types.contains(&m.r#type))
+            && (containers.is_empty()
+                || containers.iter().any(|c| {
+                    m.actor.id.starts_with(c.as_str()) || m.actor.attributes.get("name") == Some(c)
+                }))
+    };
     let (resp, tx) = h::stream(StatusCode::OK, "application/json");
     tokio::spawn(async move {
+        let line = |m: &berth_api::system::EventMessage| {
+            let mut b = serde_json::to_vec(m).unwrap_or_default();
+            b.push(b'\n');
+            Bytes::from(b)
+        };
+        for m in past.iter().filter(|m| keep(m)) {
+            if tx.send(line(m)).await.is_err() {
+                return;
+            }
+        }
+        // With an until in the past there is nothing more to wait for.
         let deadline = until.map(|u| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            tokio::time::Instant::now() + std::time::Duration::from_secs((u - now).max(0) as u64)
+            tokio::time::Instant::now()
+                + std::time::Duration::from_nanos(u.saturating_sub(now_ns).max(0) as u64)
         });
         loop {
             let next = async {
@@ -166,17 +189,10 @@ pub fn events(c: &Ctx) -> Result<Resp> {
                 m = next => match m {
                     None => return,
                     Some(Ok(m)) => {
-                        if !types.is_empty() && !types.contains(&m.r#type) {
+                        if !keep(&m) {
                             continue;
                         }
-                        if !containers.is_empty()
-                            && !containers.iter().any(|c| m.actor.id.starts_with(c.as_str()) || m.actor.attributes.get("name") == Some(c))
-                        {
-                            continue;
-                        }
-                        let mut b = serde_json::to_vec(&m).unwrap_or_default();
-                        b.push(b'\n');
-                        if tx.send(Bytes::from(b)).await.is_err() {
+                        if tx.send(line(&m)).await.is_err() {
                             return;
                         }
                     }
@@ -188,4 +204,29 @@ pub fn events(c: &Ctx) -> Result<Resp> {
         }
     });
     Ok(resp)
+}
+
+/// `since`/`until`: Unix seconds with an optional fraction, as the CLI sends them (it converts
+/// durations like `10m` and dates itself). Nanoseconds, `None` when absent.
+fn parse_time(v: Option<&str>, _now_ns: i64) -> Result<Option<i64>> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(s) => {
+            let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+            let secs: i64 = secs
+                .parse()
+                .map_err(|_| Error::invalid(format!("invalid time value: {s}")))?;
+            let mut f = frac.to_string();
+            f.truncate(9);
+            while f.len() < 9 {
+                f.push('0');
+            }
+            let nanos: i64 = if frac.is_empty() {
+                0
+            } else {
+                f.parse().unwrap_or(0)
+            };
+            Ok(Some(secs * 1_000_000_000 + nanos))
+        }
+    }
 }

@@ -446,6 +446,11 @@ fn accept_attach(c: UnixStream, hub: &Arc<Hub>, stdin: &Arc<Stdin>) {
     }
     let _ = c.set_read_timeout(None);
     let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
+    // The acknowledgement tells the client it is attached: anything the process writes from
+    // now on reaches it (a daemon starts the container only after this line).
+    if (&c).write_all(protocol::ATTACH_ACK).is_err() {
+        return;
+    }
     if hello.stdout || hello.stderr {
         if let Ok(w) = c.try_clone() {
             hub.add(w, hello);
