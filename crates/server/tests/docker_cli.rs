@@ -752,3 +752,28 @@ fn events_replay_prune_and_log_rotation() {
         .unwrap_or(u64::MAX);
     assert!(size <= 2048, "log file is {size} bytes");
 }
+
+#[test]
+fn attach_with_logs_replays_what_was_written() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, id, err) = b.d(&["run", "-d", "busybox", "sh", "-c", "echo early; sleep 300"]);
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    // What docker-compose sends: logs=1 (here without stream, so the reply ends after them).
+    let mut s = std::os::unix::net::UnixStream::connect(b.sock()).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST /v1.41/containers/{id}/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&all[body_at..], b"\x01\x00\x00\x00\x00\x00\x00\x06early\n");
+}

@@ -128,11 +128,33 @@ pub fn wait(c: &Ctx, id: &str) -> Result<Resp> {
 pub async fn attach(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Resp> {
     let rec = c.daemon.containers.record(id)?;
     let q = &c.query;
-    if !q.bool("stream", false) && q.bool("logs", false) {
-        return Err(Error::invalid(
-            "attach with logs=1 and without stream is not supported yet",
-        ));
-    }
+    let (logs, stream) = (q.bool("logs", false), q.bool("stream", false));
+    // logs=1: what the container already wrote comes first (docker-compose attaches this way).
+    let past: Vec<Bytes> = if logs {
+        let o = LogOptions {
+            stdout: q.bool("stdout", false),
+            stderr: q.bool("stderr", false),
+            ..Default::default()
+        };
+        match c.daemon.containers.read_logs(id, &o) {
+            Ok((tty, recs)) => recs
+                .into_iter()
+                .map(|(stream, _, line)| {
+                    if tty {
+                        Bytes::from(line)
+                    } else {
+                        let l = (line.len() as u32).to_be_bytes();
+                        let mut b = vec![stream, 0, 0, 0, l[0], l[1], l[2], l[3]];
+                        b.extend_from_slice(line.as_bytes());
+                        Bytes::from(b)
+                    }
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     let a = AttachRequest {
         stdin: q.bool("stdin", false) && rec.config.open_stdin,
         stdout: q.bool("stdout", false),
@@ -144,6 +166,19 @@ pub async fn attach(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Res
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
         let mut client = TokioIo::new(up);
+        {
+            use tokio::io::AsyncWriteExt;
+            for b in &past {
+                if client.write_all(b).await.is_err() {
+                    return;
+                }
+            }
+            // logs without stream: the past only, then the end.
+            if !stream {
+                let _ = client.shutdown().await;
+                return;
+            }
+        }
         let shim = match svc.attach(&id, a).await {
             Ok(s) => s,
             Err(e) => {
