@@ -57,6 +57,7 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["version"]) => Ok(system::version(&ctx)),
         (&Method::GET, ["info"]) => system::info(&ctx),
         (&Method::GET, ["events"]) => system::events(&ctx),
+        (&Method::GET, ["system", "df"]) => system::df(&ctx),
 
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx),
@@ -75,6 +76,7 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id, true).await,
         (&Method::POST, ["containers", id, "unpause"]) => containers::pause(&ctx, id, false).await,
         (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id).await,
+        (&Method::GET, ["containers", id, "changes"]) => containers::changes(&ctx, id),
         (&Method::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
         (&Method::POST, ["containers", id, "update"]) => containers::update(&ctx, id, req).await,

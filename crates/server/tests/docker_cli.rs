@@ -777,3 +777,43 @@ fn attach_with_logs_replays_what_was_written() {
     let body_at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(&all[body_at..], b"\x01\x00\x00\x00\x00\x00\x00\x06early\n");
 }
+
+#[test]
+fn diff_and_system_df() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.d(&[
+        "run",
+        "--name",
+        "d1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /tmp/new; rm /etc/group; echo y >> /etc/passwd",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = b.d(&["diff", "d1"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "A /tmp/new",
+            "C /etc",
+            "C /etc/passwd",
+            "C /tmp",
+            "D /etc/group"
+        ],
+        "{out}"
+    );
+    let (code, out, err) = b.d(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Images 1 1"), "{out}");
+    assert!(out.contains("Containers 1 0"), "{out}");
+}

@@ -421,3 +421,33 @@ mod tests {
         assert!(until_ns("3 days", now).is_err());
     }
 }
+
+impl ContainerService {
+    /// `GET /containers/{id}/changes`: what the container changed over its image (`docker diff`).
+    pub fn changes(&self, name: &str) -> Result<Vec<berth_api::container::ContainerChange>> {
+        let r = self.record(name)?;
+        let key = super::lifecycle::snapshot_key(&r.id);
+        let changes = self.images.root().snapshots.diff(&key)?;
+        Ok(changes
+            .into_iter()
+            .map(|c| berth_api::container::ContainerChange {
+                path: c.path,
+                kind: match c.kind {
+                    berth_image::ChangeKind::Modified => 0,
+                    berth_image::ChangeKind::Added => 1,
+                    berth_image::ChangeKind::Deleted => 2,
+                },
+            })
+            .collect())
+    }
+
+    /// Bytes in the container's writable layer (`SizeRw`).
+    pub fn size_rw(&self, id: &str) -> Option<i64> {
+        self.images
+            .root()
+            .snapshots
+            .usage(&super::lifecycle::snapshot_key(id))
+            .ok()
+            .map(|u| u.size as i64)
+    }
+}

@@ -402,3 +402,7 @@ pub async fn prune(c: &Ctx) -> Result<Resp> {
         },
     ))
 }
+
+pub fn changes(c: &Ctx, id: &str) -> Result<Resp> {
+    Ok(h::json(StatusCode::OK, &c.daemon.containers.changes(id)?))
+}

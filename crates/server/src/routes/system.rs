@@ -230,3 +230,39 @@ fn parse_time(v: Option<&str>, _now_ns: i64) -> Result<Option<i64>> {
         }
     }
 }
+
+/// `GET /system/df`: images with their sizes, containers with their writable layers.
+pub fn df(c: &Ctx) -> Result<Resp> {
+    let d = &c.daemon;
+    let in_use = d.containers.images_in_use();
+    let mut images = d.images.list(true);
+    let mut layers = 0i64;
+    for i in images.iter_mut() {
+        i.containers = if in_use.iter().any(|u| u.to_string() == i.id) {
+            1
+        } else {
+            0
+        };
+        i.shared_size = 0;
+        layers += i.size;
+    }
+    let mut containers = d
+        .containers
+        .list(true, None, &berth_api::Filters::default())?;
+    for ct in containers.iter_mut() {
+        ct.size_rw = d.containers.size_rw(&ct.id).unwrap_or(0);
+        ct.size_root_fs = images
+            .iter()
+            .find(|i| i.id == ct.image_id)
+            .map(|i| i.size + ct.size_rw)
+            .unwrap_or(ct.size_rw);
+    }
+    let v = berth_api::system::DiskUsage {
+        layers_size: layers,
+        images,
+        containers,
+        volumes: Vec::new(),
+        build_cache: Vec::new(),
+    };
+    Ok(h::json(StatusCode::OK, &v))
+}
