@@ -405,23 +405,6 @@ impl ContainerService {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn until_takes_timestamps_and_durations() {
-        let now = 1_000_000 * 1_000_000_000;
-        assert_eq!(until_ns("10", now).ok(), Some(10_000_000_000));
-        assert_eq!(
-            until_ns("1h30m", now).ok(),
-            Some(now - 5400 * 1_000_000_000)
-        );
-        assert_eq!(until_ns("45s", now).ok(), Some(now - 45 * 1_000_000_000));
-        assert!(until_ns("3 days", now).is_err());
-    }
-}
-
 impl ContainerService {
     /// `GET /containers/{id}/changes`: what the container changed over its image (`docker diff`).
     pub fn changes(&self, name: &str) -> Result<Vec<berth_api::container::ContainerChange>> {
@@ -449,5 +432,22 @@ impl ContainerService {
             .usage(&super::lifecycle::snapshot_key(id))
             .ok()
             .map(|u| u.size as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_takes_timestamps_and_durations() {
+        let now = 1_000_000 * 1_000_000_000;
+        assert_eq!(until_ns("10", now).ok(), Some(10_000_000_000));
+        assert_eq!(
+            until_ns("1h30m", now).ok(),
+            Some(now - 5400 * 1_000_000_000)
+        );
+        assert_eq!(until_ns("45s", now).ok(), Some(now - 45 * 1_000_000_000));
+        assert!(until_ns("3 days", now).is_err());
     }
 }
