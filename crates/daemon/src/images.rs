@@ -264,6 +264,94 @@ impl ImageService {
         Ok(())
     }
 
+    /// `POST /commit`: the container snapshot `key`'s changes as a new layer on top of image
+    /// `parent`, with `config` as the image's runtime config (after `changes`). The new image ID.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit(
+        &self,
+        key: &str,
+        parent: &Digest,
+        config: &berth_api::container::ContainerConfig,
+        changes: &[String],
+        comment: &str,
+        author: &str,
+        created_by: &str,
+        reference: Option<&str>,
+    ) -> Result<String> {
+        let reference = match reference {
+            Some(r) if !r.is_empty() => {
+                Some(Reference::parse(r).map_err(|e| Error::invalid(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let img = self
+            .root
+            .images
+            .get(parent)
+            .ok_or_else(|| Error::not_found(format!("No such image: {parent}")))?;
+        let raw = self.root.images.config_bytes(parent)?;
+        let mut cfg: serde_json::Value = serde_json::from_slice(&raw)
+            .map_err(|e| Error::internal(format!("image config: {e}")))?;
+        let mut runtime =
+            serde_json::to_value(config).map_err(|e| Error::internal(e.to_string()))?;
+        for c in changes {
+            berth_image::archive::apply_change(&mut runtime, c)?;
+        }
+        // The layer: the upper directory as a tar (whiteouts in OCI form), stored as a blob.
+        let tmp = self
+            .root
+            .snapshots
+            .root()
+            .join(format!(".commit-{}", std::process::id()));
+        let tar = std::fs::File::create(&tmp)?;
+        let info = self
+            .root
+            .snapshots
+            .commit(key, std::io::BufWriter::new(tar));
+        let blob = info.map_err(Error::from).and_then(|_| {
+            let f = std::fs::File::open(&tmp)?;
+            self.root
+                .content
+                .ingest(&format!("commit-{key}"), f, None)
+                .map_err(|e| Error::internal(e.to_string()))
+        });
+        let _ = std::fs::remove_file(&tmp);
+        let blob = blob?;
+        let now = crate::containers::record::rfc3339_ns(crate::containers::record::now_ns());
+        cfg["config"] = runtime;
+        cfg["created"] = serde_json::json!(now);
+        if !author.is_empty() {
+            cfg["author"] = serde_json::json!(author);
+        }
+        if let Some(ids) = cfg["rootfs"]["diff_ids"].as_array_mut() {
+            ids.push(serde_json::json!(blob.digest.to_string()));
+        }
+        let mut h = serde_json::json!({"created": now, "created_by": created_by});
+        if !comment.is_empty() {
+            h["comment"] = serde_json::json!(comment);
+        }
+        if !author.is_empty() {
+            h["author"] = serde_json::json!(author);
+        }
+        match cfg["history"].as_array_mut() {
+            Some(a) => a.push(h),
+            None => cfg["history"] = serde_json::json!([h]),
+        }
+        let mut blobs: Vec<(Digest, String)> = img
+            .layers
+            .iter()
+            .map(|l| (l.blob.clone(), l.media_type.clone()))
+            .collect();
+        blobs.push((
+            blob.digest.clone(),
+            "application/vnd.oci.image.layer.v1.tar".to_string(),
+        ));
+        let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::internal(e.to_string()))?;
+        let names: Vec<Reference> = reference.into_iter().collect();
+        let l = archive::store_image(self.root.stores(), &bytes, &blobs, &names)?;
+        Ok(l.image.id.to_string())
+    }
+
     /// `POST /images/{name}/tag?repo=&tag=`.
     pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
         let i = self.resolve(name)?;

@@ -58,6 +58,7 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["info"]) => system::info(&ctx),
         (&Method::GET, ["events"]) => system::events(&ctx),
         (&Method::GET, ["system", "df"]) => system::df(&ctx),
+        (&Method::POST, ["commit"]) => containers::commit(&ctx, req).await,
 
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx),

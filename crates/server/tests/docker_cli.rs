@@ -817,3 +817,68 @@ fn diff_and_system_df() {
     assert!(out.contains("Images 1 1"), "{out}");
     assert!(out.contains("Containers 1 0"), "{out}");
 }
+
+#[test]
+fn commit_makes_an_image_that_runs_with_its_new_cmd() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.d(&[
+        "run",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo committed > /greeting; rm /etc/group",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, id, err) = b.d(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/greeting\"]",
+        "-c",
+        "ENV WHO=berth",
+        "-m",
+        "a message",
+        "c1",
+        "mine:v1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let (code, out, err) = b.d(&["run", "--rm", "mine:v1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "committed\n");
+    let (_, out, _) = b.d(&[
+        "run",
+        "--rm",
+        "mine:v1",
+        "sh",
+        "-c",
+        "echo $WHO; ls /etc/group 2>&1 || true",
+    ]);
+    assert!(out.starts_with("berth\n"), "{out}");
+    assert!(
+        out.contains("No such file"),
+        "the deletion is in the layer: {out}"
+    );
+    let (_, hist, _) = b.d(&["history", "--format", "{{.Comment}}", "mine:v1"]);
+    assert_eq!(hist.lines().next(), Some("a message"));
+    // A running container is committed while paused, and keeps running.
+    let (code, _, _) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo live > /f; sleep 300",
+    ]);
+    assert_eq!(code, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.d(&["commit", "c2", "mine:v2"]).0, 0);
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}}", "c2"]);
+    assert_eq!(st.trim(), "running");
+    let (_, out, _) = b.d(&["run", "--rm", "mine:v2", "cat", "/f"]);
+    assert_eq!(out, "live\n");
+}

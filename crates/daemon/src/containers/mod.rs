@@ -21,6 +21,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use exec::{ExecRecord, StartedExec};
 pub use lifecycle::{AttachRequest, WaitCondition};
+pub use ops::CommitRequest;
 pub use record::{Record, State, Status};
 pub use views::LogOptions;
 

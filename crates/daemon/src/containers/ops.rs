@@ -435,6 +435,64 @@ impl ContainerService {
     }
 }
 
+/// What `POST /commit` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// `repo[:tag]`, or empty for an untagged image.
+    pub reference: String,
+    pub comment: String,
+    pub author: String,
+    pub changes: Vec<String>,
+    /// Freeze a running container while its layer is read (Docker's default).
+    pub pause: bool,
+    /// A config from the request body, used instead of the container's.
+    pub config: Option<berth_api::container::ContainerConfig>,
+}
+
+impl ContainerService {
+    /// `POST /commit?container=`: a new image from the container's changes.
+    pub async fn commit(&self, name: &str, req: CommitRequest) -> Result<String> {
+        let r = self.record(name)?;
+        let parent: berth_image::Digest = r
+            .image_id
+            .parse()
+            .map_err(|_| Error::internal(format!("bad image id {}", r.image_id)))?;
+        let paused_here = req.pause && r.state.status == Status::Running;
+        if paused_here {
+            Self::call(ShimClient::new(self.shim_dir(&r.id)), Request::Pause).await?;
+        }
+        let images = self.images.clone();
+        let key = super::lifecycle::snapshot_key(&r.id);
+        let mut config = req.config.clone().unwrap_or_else(|| r.config.clone());
+        if config.image.is_empty() {
+            config.image = r.image_name.clone();
+        }
+        let created_by = r.command_line();
+        let res = tokio::task::spawn_blocking(move || {
+            images.commit(
+                &key,
+                &parent,
+                &config,
+                &req.changes,
+                &req.comment,
+                &req.author,
+                &created_by,
+                Some(req.reference.as_str()),
+            )
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+        if paused_here {
+            let _ = Self::call(ShimClient::new(self.shim_dir(&r.id)), Request::Resume).await;
+        }
+        let id = res?;
+        if let Ok(c) = self.get(&r.id) {
+            self.event(&c, "commit", BTreeMap::new());
+        }
+        Ok(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -406,3 +406,43 @@ pub async fn prune(c: &Ctx) -> Result<Resp> {
 pub fn changes(c: &Ctx, id: &str) -> Result<Resp> {
     Ok(h::json(StatusCode::OK, &c.daemon.containers.changes(id)?))
 }
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`.
+pub async fn commit(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
+    let q = &c.query;
+    let name = q
+        .get("container")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::invalid("the container to commit is required"))?
+        .to_string();
+    let body = h::read_body(req.into_body(), 1 << 20).await?;
+    let config: Option<berth_api::container::ContainerConfig> =
+        if body.iter().all(|b| b.is_ascii_whitespace()) || &body[..] == b"null" {
+            None
+        } else {
+            Some(h::parse_json(&body)?)
+        };
+    let repo = q.get("repo").unwrap_or("");
+    let tag = q.get("tag").unwrap_or("");
+    let reference = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => repo.to_string(),
+        (false, false) => format!("{repo}:{tag}"),
+    };
+    let id = c
+        .daemon
+        .containers
+        .commit(
+            &name,
+            berth_daemon::containers::CommitRequest {
+                reference,
+                comment: q.get("comment").unwrap_or("").to_string(),
+                author: q.get("author").unwrap_or("").to_string(),
+                changes: q.all("changes"),
+                pause: q.bool("pause", true),
+                config,
+            },
+        )
+        .await?;
+    Ok(h::json(StatusCode::CREATED, &berth_api::IdResponse { id }))
+}
