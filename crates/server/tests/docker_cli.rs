@@ -270,6 +270,9 @@ fn detached_container_lifecycle_inspect_stop_rm() {
         "sl",
     ]);
     assert_eq!(st.trim(), "running true /sl");
+    // The default log driver is recorded (docker-py's run reads it to return the output).
+    let (_, lt, _) = b.d(&["inspect", "-f", "{{.HostConfig.LogConfig.Type}}", "sl"]);
+    assert_eq!(lt.trim(), "json-file");
     let (_, ps, _) = b.d(&["ps", "--format", "{{.Names}}|{{.Status}}|{{.Command}}"]);
     assert!(ps.starts_with("sl|Up "), "{ps}");
     // rm of a running container needs -f.

@@ -133,7 +133,12 @@ impl ContainerService {
         let defaults = self.images.defaults(&image.id)?;
         let mut config = req.config.clone();
         merge(&mut config, &defaults);
-        let host_config = req.host_config.clone().unwrap_or_default();
+        let mut host_config = req.host_config.clone().unwrap_or_default();
+        // Docker records the daemon's default log driver when none is asked for (docker-py
+        // reads it to decide whether `run` can return the output).
+        if host_config.log_config.r#type.is_empty() {
+            host_config.log_config.r#type = "json-file".into();
+        }
         let rp = &host_config.restart_policy;
         match rp.name.as_str() {
             "" | "no" | "always" | "unless-stopped" if rp.maximum_retry_count != 0 => {
