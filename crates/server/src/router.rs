@@ -78,6 +78,7 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", id, "unpause"]) => containers::pause(&ctx, id, false).await,
         (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id).await,
         (&Method::GET, ["containers", id, "changes"]) => containers::changes(&ctx, id),
+        (&Method::GET, ["containers", id, "export"]) => containers::export(&ctx, id),
         (&Method::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
         (&Method::POST, ["containers", id, "update"]) => containers::update(&ctx, id, req).await,

@@ -885,3 +885,71 @@ fn commit_makes_an_image_that_runs_with_its_new_cmd() {
     let (_, out, _) = b.d(&["run", "--rm", "mine:v2", "cat", "/f"]);
     assert_eq!(out, "live\n");
 }
+
+#[test]
+fn export_of_running_and_stopped_containers() {
+    need_root!();
+    let b = Berthd::start();
+    let list = |out: &[u8]| -> Vec<String> {
+        let t = Command::new("tar")
+            .arg("-t")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut t| {
+                use std::io::Write;
+                t.stdin.take().map(|mut i| i.write_all(out));
+                t.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&t.stdout)
+            .lines()
+            .map(|l| l.trim_start_matches("./").to_string())
+            .collect()
+    };
+    let (code, _, err) = b.d(&[
+        "run",
+        "--name",
+        "x1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a > /made; rm /etc/group",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = b.run(&["export", "x1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = list(&out.stdout);
+    assert!(names.iter().any(|n| n == "made"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "etc/group"),
+        "a deleted file was exported"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains(".wh.")),
+        "whiteouts leaked: {names:?}"
+    );
+    let (code, _, _) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "x2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo b > /live; sleep 300",
+    ]);
+    assert_eq!(code, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = b.run(&["export", "x2"]);
+    assert!(out.status.success());
+    assert!(list(&out.stdout).iter().any(|n| n == "live"));
+    // No mount is left by the export of the stopped one.
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains("/export "), "export mount left behind");
+}

@@ -809,6 +809,16 @@ impl ContainerService {
     /// After a daemon restart: a live shim is watched again; a dead one's exit is recorded.
     pub(crate) fn restore(self: &Arc<Self>, id: &str) {
         let Ok(c) = self.get(id) else { return };
+        // An export interrupted by a crash left its read-only mount.
+        let export = self.dir(id).join("export");
+        if export.exists() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&export)
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir(&export);
+        }
         let status = match c.rec.lock() {
             Ok(r) => r.state.status,
             Err(_) => return,

@@ -493,6 +493,70 @@ impl ContainerService {
     }
 }
 
+impl ContainerService {
+    /// `GET /containers/{id}/export`: the container's filesystem as a tar, written to `w`
+    /// (blocking). A running container's mounted rootfs is read as it is; a stopped one's layers
+    /// are mounted read-only for the walk (its writable layer as the top lower directory).
+    pub fn export(&self, name: &str, w: impl std::io::Write) -> Result<()> {
+        let r = self.record(name)?;
+        let dir = self.dir(&r.id);
+        let rootfs = dir.join("bundle/rootfs");
+        if r.state.status.is_live() {
+            berth_image::archive::export(&rootfs, w)?;
+            return Ok(());
+        }
+        let key = super::lifecycle::snapshot_key(&r.id);
+        let mounts = self.images.root().snapshots.mounts(&key)?;
+        let m = mounts
+            .first()
+            .ok_or_else(|| Error::internal("the container has no filesystem"))?;
+        let opt = |k: &str| {
+            m.options
+                .iter()
+                .find_map(|o| o.strip_prefix(&format!("{k}=")).map(String::from))
+        };
+        let target = dir.join("export");
+        std::fs::create_dir_all(&target)?;
+        let status = match (m.kind.as_str(), opt("upperdir"), opt("lowerdir")) {
+            ("overlay", Some(upper), Some(lower)) => {
+                let mut c = std::process::Command::new("mount");
+                c.args(["-t", "overlay", "overlay", "-o"])
+                    .arg(format!("ro,lowerdir={upper}:{lower}"))
+                    .arg(&target);
+                if let Some(cwd) = &m.cwd {
+                    c.current_dir(cwd);
+                }
+                c.status()?
+            }
+            ("overlay", Some(upper), None) | ("bind", Some(upper), None) => {
+                std::process::Command::new("mount")
+                    .args(["--bind", "-o", "ro", &upper])
+                    .arg(&target)
+                    .status()?
+            }
+            _ => std::process::Command::new("mount")
+                .arg("--bind")
+                .arg(&m.source)
+                .arg(&target)
+                .status()?,
+        };
+        if !status.success() {
+            let _ = std::fs::remove_dir(&target);
+            return Err(Error::internal(
+                "mount the container's layers for export failed",
+            ));
+        }
+        let res = berth_image::archive::export(&target, w);
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&target)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir(&target);
+        res.map_err(Error::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -446,3 +446,22 @@ pub async fn commit(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
         .await?;
     Ok(h::json(StatusCode::CREATED, &berth_api::IdResponse { id }))
 }
+
+/// `GET /containers/{id}/export`: a tar of the container's filesystem, streamed.
+pub fn export(c: &Ctx, id: &str) -> Result<Resp> {
+    let rec = c.daemon.containers.record(id)?;
+    let svc = c.daemon.containers.clone();
+    let (resp, tx) = h::stream(StatusCode::OK, "application/octet-stream");
+    let cid = rec.id.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(1 << 20, crate::routes::images::ChanWriter(tx));
+        if let Err(e) = svc.export(&cid, w) {
+            tracing::warn!(container = %cid, error = %e.message, "export failed");
+        }
+    });
+    let attrs = std::collections::BTreeMap::from([("name".to_string(), rec.name.clone())]);
+    c.daemon
+        .events
+        .publish("container", "export", &rec.id, attrs);
+    Ok(resp)
+}

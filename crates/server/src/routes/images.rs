@@ -161,7 +161,7 @@ pub fn prune(c: &Ctx) -> Result<Resp> {
 }
 
 /// A `Write` that feeds a streamed response from blocking code.
-struct ChanWriter(tokio::sync::mpsc::Sender<Bytes>);
+pub(crate) struct ChanWriter(pub(crate) tokio::sync::mpsc::Sender<Bytes>);
 
 impl std::io::Write for ChanWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
