@@ -953,3 +953,51 @@ fn export_of_running_and_stopped_containers() {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mi.contains("/export "), "export mount left behind");
 }
+
+#[test]
+fn abandoned_stats_and_event_streams_leave_nothing_behind() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, id, err) = b.d(&["run", "-d", "busybox", "sleep", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    let pid = b.child.as_ref().map(|c| c.id()).unwrap();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    // Warm up once so lazily opened files are counted in the baseline.
+    let _ = b.run(&["stats", "--no-stream", &id]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = fds();
+    let mut streams = Vec::new();
+    use std::io::{Read, Write};
+    for i in 0..100 {
+        let mut s = std::os::unix::net::UnixStream::connect(b.sock()).unwrap();
+        let path = if i % 2 == 0 {
+            format!("/v1.41/containers/{id}/stats?stream=1")
+        } else {
+            "/v1.41/events".to_string()
+        };
+        write!(s, "GET {path} HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        streams.push(s);
+    }
+    assert!(fds() >= before + 100, "the streams are open");
+    drop(streams);
+    // Each stream notices its client is gone (the stats ones within their one-second tick).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fds() > before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        fds() <= before + 2,
+        "fds: {} before, {} after",
+        before,
+        fds()
+    );
+}
