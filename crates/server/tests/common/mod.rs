@@ -1,0 +1,210 @@
+//! Harness of the black-box tests: a real berthd on a temp root and socket per test, driven
+//! with the stock `docker` CLI, with the busybox base imported; everything it made is removed on
+//! drop, also when the test fails.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[macro_export]
+macro_rules! need_root {
+    () => {
+        if !$crate::common::is_root() {
+            eprintln!("skipped: this test needs root (CI runs as root)");
+            return;
+        }
+    };
+}
+
+pub fn fixture_rootfs() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixture-busybox.sh");
+    let out = Command::new("bash").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+pub struct Berthd {
+    pub dir: PathBuf,
+    pub tag: String,
+    pub child: Option<Child>,
+}
+
+impl Berthd {
+    pub fn start() -> Berthd {
+        assert!(
+            Command::new("docker").arg("--version").output().is_ok(),
+            "the docker CLI is missing (Debian: apt-get install docker.io)"
+        );
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("berth-test-{}-d{n}", std::process::id());
+        let dir = PathBuf::from("/tmp").join(&tag);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Berthd {
+            dir,
+            tag,
+            child: None,
+        };
+        d.spawn();
+        // The base image, from Debian's busybox-static.
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(fixture_rootfs())
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = d
+            .docker()
+            .args(["import", "-", "busybox:latest"])
+            .stdin(tar.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        let _ = tar.wait();
+        assert!(
+            out.status.success(),
+            "import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        d
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.dir.join("berthd.sock")
+    }
+
+    pub fn spawn(&mut self) {
+        let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        let shim = berthd.with_file_name("berth-shim");
+        assert!(
+            shim.exists(),
+            "{} missing: cargo build --workspace --bins first",
+            shim.display()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("berthd.log"))
+            .unwrap();
+        let child = Command::new(berthd)
+            .arg("--data-root")
+            .arg(self.dir.join("data"))
+            .arg("--exec-root")
+            .arg(self.dir.join("run"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--cgroup-parent")
+            .arg(&self.tag)
+            .arg("--shim")
+            .arg(shim)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not come up: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL berthd (the containers' shims live on).
+    pub fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .env_remove("DOCKER_CONTEXT");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.docker()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// (exit code, stdout, stderr)
+    pub fn d(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.run(args);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        if self.child.is_none() && std::os::unix::net::UnixStream::connect(self.sock()).is_err() {
+            self.spawn();
+        }
+        let (_, ids, _) = self.d(&["ps", "-aq"]);
+        for id in ids.split_whitespace() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+        if let Some(mut c) = self.child.take() {
+            // SAFETY-free: a polite stop by pid.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+        // Anything still mounted below the root (a test that failed half-way).
+        if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let root = self.dir.display().to_string();
+            let mut points: Vec<&str> = m
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|p| p.starts_with(&root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = Command::new("umount").args(["-l", p]).status();
+            }
+        }
+        if let Ok(out) = Command::new("find")
+            .args(["/sys/fs/cgroup", "-depth", "-type", "d", "-name", &self.tag])
+            .output()
+        {
+            for d in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("find")
+                    .args([d, "-depth", "-type", "d", "-delete"])
+                    .status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
