@@ -299,16 +299,15 @@ impl ContainerService {
     pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         let e = self.exec_get(id)?;
         let client = ShimClient::new(self.shim_dir(&e.container_id));
-        let x = id.to_string();
-        tokio::task::spawn_blocking(move || {
-            client.call(&Request::Resize {
+        Self::call(
+            client,
+            Request::Resize {
                 height,
                 width,
-                exec: Some(x),
-            })
-        })
-        .await
-        .map_err(|x| Error::internal(x.to_string()))??;
+                exec: Some(id.to_string()),
+            },
+        )
+        .await?;
         Ok(())
     }
 }

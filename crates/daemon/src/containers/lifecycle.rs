@@ -596,31 +596,23 @@ impl ContainerService {
 
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, name: &str, signal: &str) -> Result<()> {
-        let c = self.get(name)?;
-        let (status, id) = {
-            let r = c.rec.lock().map_err(poisoned)?;
-            (r.state.status, r.id.clone())
-        };
-        if !status.is_live() {
-            return Err(Error::conflict(format!("Container {id} is not running")));
-        }
+        let (id, client, _) = self.live(name)?;
         let sig = if signal.is_empty() {
             libc::SIGKILL
         } else {
             parse_signal(signal)?
         };
-        if let Ok(mut r) = c.rec.lock() {
+        if let Ok(mut r) = self.get(&id)?.rec.lock() {
             r.manually_stopped = true;
         }
-        let client = ShimClient::new(self.shim_dir(&id));
-        tokio::task::spawn_blocking(move || {
-            client.call(&Request::Kill {
+        Self::call(
+            client,
+            Request::Kill {
                 signal: sig,
                 all: false,
-            })
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()))??;
+            },
+        )
+        .await?;
         Ok(())
     }
 
@@ -709,24 +701,16 @@ impl ContainerService {
 
     /// `POST /containers/{id}/resize`: the terminal of a running TTY container.
     pub async fn resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
-        let c = self.get(name)?;
-        let (status, id) = {
-            let r = c.rec.lock().map_err(poisoned)?;
-            (r.state.status, r.id.clone())
-        };
-        if !status.is_live() {
-            return Err(Error::conflict(format!("Container {id} is not running")));
-        }
-        let client = ShimClient::new(self.shim_dir(&id));
-        tokio::task::spawn_blocking(move || {
-            client.call(&Request::Resize {
+        let (_, client, _) = self.live(name)?;
+        Self::call(
+            client,
+            Request::Resize {
                 height,
                 width,
                 exec: None,
-            })
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()))??;
+            },
+        )
+        .await?;
         Ok(())
     }
 
@@ -778,11 +762,7 @@ impl ContainerService {
         tokio::task::spawn_blocking(move || -> Result<()> {
             // Anything a crashed shim left: the rootfs mount, then the snapshot and files.
             let rootfs = snapshots_root.join("bundle/rootfs");
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&rootfs)
-                .stderr(std::process::Stdio::null())
-                .status();
+            super::unmount_detached(&rootfs);
             // Already gone when a previous rm was interrupted.
             match images.root().snapshots.remove(&snapshot_key(&id2)) {
                 Ok(()) | Err(berth_image::SnapshotError::NotFound(_)) => {}
@@ -812,11 +792,7 @@ impl ContainerService {
         // An export interrupted by a crash left its read-only mount.
         let export = self.dir(id).join("export");
         if export.exists() {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&export)
-                .stderr(std::process::Stdio::null())
-                .status();
+            super::unmount_detached(&export);
             let _ = std::fs::remove_dir(&export);
         }
         let status = match c.rec.lock() {

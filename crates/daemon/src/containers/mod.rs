@@ -21,7 +21,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use exec::{ExecRecord, StartedExec};
 pub use lifecycle::{AttachRequest, WaitCondition};
-pub use ops::CommitRequest;
+pub use ops::{host_memory, CommitRequest};
 pub use record::{Record, State, Status};
 pub use views::LogOptions;
 
@@ -106,7 +106,11 @@ impl ContainerService {
                     let dir = e.path();
                     if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {
                         tracing::warn!("removing {} (interrupted create: {err})", dir.display());
-                        let _ = svc.images.root().snapshots.remove(&format!("ctr-{id}"));
+                        let _ = svc
+                            .images
+                            .root()
+                            .snapshots
+                            .remove(&lifecycle::snapshot_key(id));
                     }
                     let _ = std::fs::remove_dir_all(&dir);
                 }
@@ -165,6 +169,16 @@ impl ContainerService {
         let r = c.rec.lock().map_err(poisoned)?.clone();
         r.save(&self.dir(&r.id).join("container.json"))
     }
+}
+
+/// Detach whatever is mounted on `path` (a crashed shim's rootfs, an export's view); nothing
+/// mounted is fine.
+pub(crate) fn unmount_detached(path: &std::path::Path) {
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(path)
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 pub(crate) fn poisoned<T>(_: T) -> Error {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 impl ContainerService {
     /// The live container's id and a client for its shim (409 if it is not running).
-    fn live(&self, name: &str) -> Result<(String, ShimClient, Status)> {
+    pub(super) fn live(&self, name: &str) -> Result<(String, ShimClient, Status)> {
         let c = self.get(name)?;
         let r = c.rec.lock().map_err(poisoned)?;
         if !r.state.status.is_live() {
@@ -27,7 +27,7 @@ impl ContainerService {
         ))
     }
 
-    async fn call(client: ShimClient, req: Request) -> Result<Response> {
+    pub(super) async fn call(client: ShimClient, req: Request) -> Result<Response> {
         tokio::task::spawn_blocking(move || client.call(&req))
             .await
             .map_err(|e| Error::internal(e.to_string()))?
@@ -310,7 +310,8 @@ fn system_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn host_memory() -> u64 {
+/// The host's memory in bytes (`MemTotal` of /proc/meminfo), 0 when unknown.
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -547,11 +548,7 @@ impl ContainerService {
             ));
         }
         let res = berth_image::archive::export(&target, w);
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&target)
-            .stderr(std::process::Stdio::null())
-            .status();
+        super::unmount_detached(&target);
         let _ = std::fs::remove_dir(&target);
         res.map_err(Error::from)
     }

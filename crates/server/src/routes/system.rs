@@ -84,16 +84,7 @@ pub fn info(c: &Ctx) -> Result<Resp> {
         .list(true, None, &berth_api::Filters::default())?;
     let running = all.iter().filter(|s| s.state == "running").count() as i64;
     let paused = all.iter().filter(|s| s.state == "paused").count() as i64;
-    let mem_total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<i64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024;
+    let mem_total = berth_daemon::containers::host_memory() as i64;
     let cgv2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let info = SystemInfo {
         id: "berth".into(),
