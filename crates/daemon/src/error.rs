@@ -95,3 +95,9 @@ impl From<std::io::Error> for Error {
         Error::internal(e.to_string())
     }
 }
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::internal(e.to_string())
+    }
+}

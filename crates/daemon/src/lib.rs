@@ -7,6 +7,7 @@
 //! - [`images`]: [`ImageService`], the image crate's stores as Docker's image objects.
 //! - [`containers`]: [`ContainerService`]: records on disk, names, the lifecycle through one
 //!   `berth-shim` per container, `ps`/`inspect`/`logs`, live restore.
+//! - [`volumes`]: [`VolumeService`], the `local` driver's volumes and who uses them.
 //!
 //! The daemon never forks container processes and does not link the runtime's container code:
 //! it writes `config.json` and a shim task, and talks to shims over their sockets.
@@ -17,6 +18,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod images;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub use containers::ContainerService;
 pub use error::{Error, ErrorKind, Result};
 pub use events::Events;
 pub use images::ImageService;
+pub use volumes::VolumeService;
 
 /// The daemon's services, wired together. Routes take the one they need.
 #[derive(Debug, Clone)]
@@ -32,6 +35,7 @@ pub struct Daemon {
     pub config: Arc<DaemonConfig>,
     pub images: Arc<ImageService>,
     pub containers: Arc<ContainerService>,
+    pub volumes: Arc<VolumeService>,
     pub events: Events,
 }
 
@@ -45,11 +49,18 @@ impl Daemon {
         let config = Arc::new(config);
         let images = Arc::new(ImageService::open(&config.data_root)?);
         let events = Events::default();
-        let containers = ContainerService::open(config.clone(), images.clone(), events.clone())?;
+        let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
+        let containers = ContainerService::open(
+            config.clone(),
+            images.clone(),
+            volumes.clone(),
+            events.clone(),
+        )?;
         Ok(Daemon {
             config,
             images,
             containers,
+            volumes,
             events,
         })
     }

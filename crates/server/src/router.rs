@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::{self as h, Query, Resp};
-use crate::routes::{containers, exec, images, system};
+use crate::routes::{containers, exec, images, system, volumes};
 
 /// What every handler gets.
 pub struct Ctx {
@@ -107,6 +107,11 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
             images::tag(&ctx, &name.join("/"))
         }
+        (&Method::GET, ["volumes"]) => volumes::list(&ctx),
+        (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,
+        (&Method::GET, ["volumes", name]) => volumes::inspect(&ctx, name),
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(&ctx, name).await,
         _ => Err(Error::not_found("page not found")),
     };
     match r {

@@ -109,8 +109,10 @@ fn merge(
     if req.stop_signal.is_empty() {
         req.stop_signal = img.stop_signal.clone();
     }
-    if req.volumes.is_none() {
-        req.volumes = img.volumes.clone();
+    if let Some(iv) = &img.volumes {
+        req.volumes
+            .get_or_insert_with(Default::default)
+            .extend(iv.iter().cloned());
     }
 }
 
@@ -189,6 +191,14 @@ impl ContainerService {
                 "bridge networking is not available yet: the container has a private network namespace with only loopback".to_string(),
             );
         }
+        let image_volumes = config.volumes.clone().unwrap_or_default();
+        let (mounts, made_volumes) =
+            super::mounts::resolve(&host_config, &image_volumes, self, &self.volumes)?;
+        let drop_made = |svc: &Self| {
+            for v in &made_volumes {
+                let _ = svc.volumes.remove(v, true);
+            }
+        };
         let r = Record {
             schema: SCHEMA,
             id: id.clone(),
@@ -204,9 +214,25 @@ impl ContainerService {
             restart_count: 0,
             warnings: warnings.clone(),
             manually_stopped: false,
+            mounts,
         };
         // The spec must build now: a field Berth cannot honour fails create, not start.
-        spec_for(self, &r)?;
+        if let Err(e) = spec_for(self, &r) {
+            drop_made(self);
+            return Err(e);
+        }
+        let volume_names: Vec<String> = r
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume")
+            .map(|m| m.name.clone())
+            .collect();
+        let copy_up: Vec<(String, String)> = r
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && m.copy_data)
+            .map(|m| (m.destination.clone(), m.source.clone()))
+            .collect();
         let ctr = Arc::new(Ctr {
             rec: std::sync::Mutex::new(r),
             gen: watch::channel(Gen::default()).0,
@@ -221,11 +247,15 @@ impl ContainerService {
                 .iter()
                 .find(|(_, c)| c.rec.lock().map(|r| r.name == name).unwrap_or(false))
             {
+                drop_made(self);
                 return Err(Error::conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                 )));
             }
             all.insert(id.clone(), ctr.clone());
+            for v in &volume_names {
+                self.volumes.acquire(v, &id)?;
+            }
         }
         let made = (|| -> Result<()> {
             std::fs::create_dir_all(self.dir(&id).join("bundle/rootfs"))?;
@@ -234,6 +264,15 @@ impl ContainerService {
                 .root()
                 .snapshots
                 .prepare(&snapshot_key(&id), parent.as_deref())?;
+            // Copy-up: an empty volume gets the image's content at its destination.
+            if !copy_up.is_empty() {
+                self.with_layers_ro(&id, |view| {
+                    for (dst, data) in &copy_up {
+                        crate::volumes::copy_up(view, dst, std::path::Path::new(data))?;
+                    }
+                    Ok(())
+                })?;
+            }
             self.save(&ctr)
         })();
         if let Err(e) = made {
@@ -242,6 +281,10 @@ impl ContainerService {
             if let Ok(mut all) = self.all.lock() {
                 all.remove(&id);
             }
+            for v in &volume_names {
+                self.volumes.release(v, &id);
+            }
+            drop_made(self);
             return Err(e);
         }
         self.event(&ctr, "create", BTreeMap::new());
@@ -332,7 +375,7 @@ impl ContainerService {
                     .unwrap_or(false);
                 if auto_remove {
                     drop(_op);
-                    let _ = self.remove(name, true).await;
+                    let _ = self.remove(name, true, true).await;
                 }
                 Err(e)
             }
@@ -343,6 +386,9 @@ impl ContainerService {
     fn start_blocking(&self, c: &Ctr, r: &Record) -> Result<i32> {
         let id = &r.id;
         let spec = spec_for(self, r)?;
+        for m in r.mounts.iter().filter(|m| m.kind == "volume") {
+            self.volumes.activate(&m.name)?;
+        }
         let bundle = self.dir(id).join("bundle");
         std::fs::create_dir_all(bundle.join("rootfs"))?;
         std::fs::write(
@@ -538,7 +584,7 @@ impl ContainerService {
             return;
         }
         if auto_remove {
-            let _ = self.remove(&name, true).await;
+            let _ = self.remove(&name, true, true).await;
         }
     }
 
@@ -715,7 +761,7 @@ impl ContainerService {
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+    pub async fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.get(name)?;
         let (status, id) = {
             let r = c.rec.lock().map_err(poisoned)?;
@@ -781,6 +827,17 @@ impl ContainerService {
         if let Ok(mut all) = self.all.lock() {
             all.remove(&id);
         }
+        // The container no longer uses its volumes; with `-v` its anonymous ones go too (a
+        // volume another container also uses stays: removal refuses it).
+        let mounts = c.rec.lock().map(|r| r.mounts.clone()).unwrap_or_default();
+        for m in mounts.iter().filter(|m| m.kind == "volume") {
+            self.volumes.release(&m.name, &id);
+            if volumes && self.volumes.get(&m.name).is_ok_and(|v| v.anonymous) {
+                if let Err(e) = self.volumes.remove(&m.name, true) {
+                    tracing::warn!(volume = %m.name, "rm -v: volume kept: {e}");
+                }
+            }
+        }
         self.event(&c, "destroy", BTreeMap::new());
         c.gen.send_modify(|g| g.removed = true);
         Ok(())
@@ -789,8 +846,8 @@ impl ContainerService {
     /// After a daemon restart: a live shim is watched again; a dead one's exit is recorded.
     pub(crate) fn restore(self: &Arc<Self>, id: &str) {
         let Ok(c) = self.get(id) else { return };
-        // An export interrupted by a crash left its read-only mount.
-        let export = self.dir(id).join("export");
+        // An export or copy-up interrupted by a crash left its read-only mount.
+        let export = self.dir(id).join("view");
         if export.exists() {
             super::unmount_detached(&export);
             let _ = std::fs::remove_dir(&export);

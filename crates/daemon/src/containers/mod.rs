@@ -2,9 +2,11 @@
 //!
 //! - [`record`]: the persisted [`Record`], status strings.
 //! - [`spec`]: the OCI spec from a record.
+//! - [`mounts`]: mount points from `-v`, `--mount`, `--tmpfs`, `--volumes-from`, image volumes.
 //! - `lifecycle.rs`: create, start, stop, kill, wait, remove, restore.
 //! - `views.rs`: list, inspect, logs.
 //! - `exec.rs`: exec create / start / inspect / resize through the shim.
+pub mod mounts;
 pub mod record;
 pub mod spec;
 
@@ -29,6 +31,7 @@ use crate::config::DaemonConfig;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::images::ImageService;
+use crate::volumes::VolumeService;
 
 /// What waiters watch: bumps on every exit and on removal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,6 +65,7 @@ pub(crate) struct Ctr {
 pub struct ContainerService {
     pub(crate) cfg: Arc<DaemonConfig>,
     pub(crate) images: Arc<ImageService>,
+    pub(crate) volumes: Arc<VolumeService>,
     pub(crate) events: Events,
     pub(crate) all: Mutex<HashMap<String, Arc<Ctr>>>,
     pub(crate) execs: exec::Execs,
@@ -72,6 +76,7 @@ impl ContainerService {
     pub fn open(
         cfg: Arc<DaemonConfig>,
         images: Arc<ImageService>,
+        volumes: Arc<VolumeService>,
         events: Events,
     ) -> Result<Arc<ContainerService>> {
         for d in [cfg.containers_dir(), cfg.shims_dir(), cfg.runtime_root()] {
@@ -80,6 +85,7 @@ impl ContainerService {
         let svc = Arc::new(ContainerService {
             cfg,
             images,
+            volumes,
             events,
             all: Mutex::new(HashMap::new()),
             execs: exec::Execs::default(),
@@ -90,6 +96,11 @@ impl ContainerService {
             match Record::load(&path) {
                 Ok(r) => {
                     let id = r.id.clone();
+                    for m in r.mounts.iter().filter(|m| m.kind == "volume") {
+                        if let Err(e) = svc.volumes.acquire(&m.name, &id) {
+                            tracing::warn!(container = %id, volume = %m.name, "volume of a restored container: {e}");
+                        }
+                    }
                     let ctr = Arc::new(Ctr {
                         rec: Mutex::new(r),
                         gen: watch::channel(Gen::default()).0,

@@ -398,7 +398,7 @@ impl ContainerService {
             .collect();
         let mut removed = Vec::new();
         for id in victims {
-            if self.remove(&id, false).await.is_ok() {
+            if self.remove(&id, false, false).await.is_ok() {
                 removed.push(id);
             }
         }
@@ -506,7 +506,21 @@ impl ContainerService {
             berth_image::archive::export(&rootfs, w)?;
             return Ok(());
         }
-        let key = super::lifecycle::snapshot_key(&r.id);
+        self.with_layers_ro(&r.id, |view| {
+            berth_image::archive::export(view, w).map_err(Error::from)
+        })
+    }
+
+    /// Run `f` on a read-only view of a stopped container's filesystem (its layers mounted
+    /// read-only at `containers/<id>/view`, the writable layer as the top lower directory, so
+    /// deletions stay deleted); the view is unmounted afterwards.
+    pub(crate) fn with_layers_ro<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&std::path::Path) -> Result<T>,
+    ) -> Result<T> {
+        let dir = self.dir(id);
+        let key = super::lifecycle::snapshot_key(id);
         let mounts = self.images.root().snapshots.mounts(&key)?;
         let m = mounts
             .first()
@@ -516,7 +530,7 @@ impl ContainerService {
                 .iter()
                 .find_map(|o| o.strip_prefix(&format!("{k}=")).map(String::from))
         };
-        let target = dir.join("export");
+        let target = dir.join("view");
         std::fs::create_dir_all(&target)?;
         let status = match (m.kind.as_str(), opt("upperdir"), opt("lowerdir")) {
             ("overlay", Some(upper), Some(lower)) => {
@@ -544,13 +558,13 @@ impl ContainerService {
         if !status.success() {
             let _ = std::fs::remove_dir(&target);
             return Err(Error::internal(
-                "mount the container's layers for export failed",
+                "mount the container's layers read-only failed",
             ));
         }
-        let res = berth_image::archive::export(&target, w);
+        let res = f(&target);
         super::unmount_detached(&target);
         let _ = std::fs::remove_dir(&target);
-        res.map_err(Error::from)
+        res
     }
 }
 

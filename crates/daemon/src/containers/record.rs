@@ -84,6 +84,9 @@ pub struct Record {
     /// restart).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Mount points resolved at create (volumes made, paths checked).
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountPoint>,
 }
 
 pub fn now_ns() -> i64 {

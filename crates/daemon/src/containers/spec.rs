@@ -2,7 +2,7 @@
 //! every HostConfig field Berth honours. A field it cannot honour is an error naming it.
 use std::collections::BTreeMap;
 
-use berth_api::container::{HostConfig, Mount};
+use berth_api::container::HostConfig;
 use serde_json::{json, Value};
 
 use super::record::Record;
@@ -165,19 +165,9 @@ pub(crate) fn user(u: &str) -> Result<(u32, u32)> {
     Ok((uid, gid))
 }
 
-fn parse_mount_opts(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|x| !x.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 /// Fields Berth does not implement yet, when set: named in the error.
 fn refuse_unsupported(h: &HostConfig) -> Result<()> {
     let mut bad = Vec::new();
-    if !h.volumes_from.as_deref().unwrap_or_default().is_empty() {
-        bad.push("VolumesFrom");
-    }
     if !h.links.as_deref().unwrap_or_default().is_empty() {
         bad.push("Links");
     }
@@ -223,9 +213,6 @@ fn refuse_unsupported(h: &HostConfig) -> Result<()> {
     }
     if !h.uts_mode.is_empty() {
         bad.push("UTSMode");
-    }
-    if !h.volume_driver.is_empty() && h.volume_driver != "local" {
-        bad.push("VolumeDriver");
     }
     if !h.log_config.r#type.is_empty()
         && !matches!(h.log_config.r#type.as_str(), "json-file" | "none")
@@ -322,53 +309,18 @@ pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
-    for b in h.binds.iter().flatten() {
-        let parts: Vec<&str> = b.split(':').collect();
-        let (src, dst, opts) = match parts.as_slice() {
-            [s, d] => (*s, *d, ""),
-            [s, d, o] => (*s, *d, *o),
-            _ => {
-                return Err(Error::invalid(format!(
-                    "invalid volume specification: '{b}'"
-                )))
-            }
-        };
-        if !src.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "named volumes are not supported yet: '{b}' (use a host path)"
-            )));
-        }
-        let mut o = vec!["rbind".to_string()];
-        for x in opts.split(',').filter(|x| !x.is_empty()) {
-            match x {
-                "ro" | "rw" => o.push(x.to_string()),
-                "z" | "Z" | "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave"
-                | "nocopy" => {
-                    if !matches!(x, "z" | "Z" | "nocopy") {
-                        o.push(x.to_string());
-                    }
-                }
-                _ => return Err(Error::invalid(format!("invalid mode: {x}"))),
-            }
-        }
-        if !std::path::Path::new(src).exists() {
-            std::fs::create_dir_all(src)
-                .map_err(|e| Error::invalid(format!("create bind source {src}: {e}")))?;
-        }
-        mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": o}));
-    }
-    for m in &h.mounts {
-        mounts.push(api_mount(m)?);
-    }
-    for (dst, opts) in &h.tmpfs {
-        let mut o = vec![
-            "nosuid".to_string(),
-            "nodev".to_string(),
-            "noexec".to_string(),
-        ];
-        o.extend(parse_mount_opts(opts));
-        mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
-    }
+    // User mounts replace defaults at the same destination; a user `/dev` drops `/dev/*`.
+    let user = super::mounts::oci_mounts(&r.mounts, &h.tmpfs)?;
+    let taken: Vec<&str> = user
+        .iter()
+        .filter_map(|m| m["destination"].as_str())
+        .collect();
+    let user_dev = taken.contains(&"/dev");
+    mounts.retain(|m| {
+        let d = m["destination"].as_str().unwrap_or_default();
+        !(taken.contains(&d) || user_dev && d.starts_with("/dev/"))
+    });
+    mounts.extend(user.iter().cloned());
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -499,52 +451,6 @@ pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::invalid(format!("container spec: {e}")))?;
     Ok(spec)
-}
-
-fn api_mount(m: &Mount) -> Result<Value> {
-    match m.r#type.as_str() {
-        "bind" => {
-            if !m.source.starts_with('/') {
-                return Err(Error::invalid(format!(
-                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
-                    m.source
-                )));
-            }
-            if !std::path::Path::new(&m.source).exists() {
-                return Err(Error::invalid(format!(
-                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                    m.source
-                )));
-            }
-            let mut o = vec!["rbind".to_string()];
-            if m.read_only {
-                o.push("ro".into());
-            }
-            Ok(json!({"destination": m.target, "type": "bind", "source": m.source, "options": o}))
-        }
-        "tmpfs" => {
-            let mut o = vec![
-                "nosuid".to_string(),
-                "nodev".to_string(),
-                "noexec".to_string(),
-            ];
-            if let Some(t) = &m.tmpfs_options {
-                if t.size_bytes > 0 {
-                    o.push(format!("size={}", t.size_bytes));
-                }
-                if t.mode > 0 {
-                    o.push(format!("mode={:o}", t.mode));
-                }
-            }
-            if m.read_only {
-                o.push("ro".into());
-            }
-            Ok(json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": o}))
-        }
-        other => Err(Error::invalid(format!(
-            "mount type {other:?} is not supported yet (bind and tmpfs are)"
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,19 @@ fn matches(r: &Record, f: &Filters) -> bool {
             return false;
         }
     }
+    {
+        // `volume=`: a volume name or a mount destination.
+        let v = f.get("volume");
+        if !v.is_empty()
+            && !v.iter().any(|w| {
+                r.mounts
+                    .iter()
+                    .any(|m| (m.kind == "volume" && m.name == *w) || m.destination == *w)
+            })
+        {
+            return false;
+        }
+    }
     true
 }
 
@@ -133,6 +146,7 @@ impl ContainerService {
                         r.host_config.network_mode.clone()
                     },
                 },
+                mounts: r.mounts.iter().map(|m| m.to_api()).collect(),
                 ..Default::default()
             });
             if limit.is_some_and(|l| out.len() >= l) {
@@ -191,6 +205,7 @@ impl ContainerService {
                 ..Default::default()
             },
             config: r.config.clone(),
+            mounts: r.mounts.iter().map(|m| m.to_api()).collect(),
             ..Default::default()
         })
     }

@@ -83,7 +83,7 @@ pub async fn remove(c: &Ctx, id: &str) -> Result<Resp> {
     }
     c.daemon
         .containers
-        .remove(id, c.query.bool("force", false))
+        .remove(id, c.query.bool("force", false), c.query.bool("v", false))
         .await?;
     Ok(no_content())
 }

@@ -4,3 +4,4 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod system;
+pub mod volumes;

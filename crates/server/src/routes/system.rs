@@ -252,7 +252,7 @@ pub fn df(c: &Ctx) -> Result<Resp> {
         layers_size: layers,
         images,
         containers,
-        volumes: Vec::new(),
+        volumes: crate::routes::volumes::usage(d)?,
         build_cache: Vec::new(),
     };
     Ok(h::json(StatusCode::OK, &v))
