@@ -125,6 +125,36 @@ fn check_target(kind: &str, target: &str) -> std::result::Result<String, String>
     Ok(t)
 }
 
+/// Files below /proc that may be covered (lxcfs does), as runc allows; anything else inside
+/// /proc, or /proc itself, cannot take a user mount (it would hide or replace the kernel's view
+/// the masked paths protect).
+const PROC_ALLOWED: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+fn check_proc(dst: &str) -> Result<()> {
+    if dst == "/proc" {
+        return Err(Error::invalid(
+            "invalid mount config: \"/proc\" cannot be mounted because it is not of type proc",
+        ));
+    }
+    if dst.starts_with("/proc/") && !PROC_ALLOWED.contains(&dst) {
+        return Err(Error::invalid(format!(
+            "invalid mount config: \"{dst}\" cannot be mounted because it is inside /proc"
+        )));
+    }
+    Ok(())
+}
+
 /// A parsed request before volumes exist: what `-v` and `--mount` ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Wanted {
@@ -411,8 +441,12 @@ fn resolve_inner(
         }
         wanted.push(w);
     }
+    for w in &wanted {
+        check_proc(&w.mp.destination)?;
+    }
     for dst in h.tmpfs.keys() {
         let d = check_target("tmpfs", dst).map_err(Error::invalid)?;
+        check_proc(&d)?;
         if explicit.contains(&d) {
             return Err(Error::invalid(format!("Duplicate mount point: {d}")));
         }

@@ -179,3 +179,19 @@ fn oci_mounts_go_parents_first_with_docker_options() {
         json!(["nosuid", "nodev", "noexec", "size=1m", "exec"])
     );
 }
+
+#[test]
+fn proc_takes_no_user_mounts_but_lxcfs_files() {
+    assert!(check_proc("/proc").is_err());
+    assert!(check_proc("/proc/sys/x").is_err());
+    assert!(check_proc("/proc/meminfo").is_ok());
+    assert!(check_proc("/procfoo").is_ok());
+    let t = tempfile::tempdir().expect("tempdir");
+    let vols = VolumeService::open(t.path(), Events::default()).expect("volumes");
+    let h = HostConfig {
+        binds: Some(vec!["/tmp:/proc".into()]),
+        ..HostConfig::default()
+    };
+    let e = resolve(&h, &BTreeSet::new(), &NoOthers, &vols).expect_err("proc");
+    assert!(e.message.contains("not of type proc"), "{}", e.message);
+}
