@@ -270,6 +270,18 @@ impl ContainerService {
         });
     }
 
+    /// The pid of a started exec (0 before).
+    pub(crate) fn exec_pid(&self, id: &str) -> i64 {
+        self.exec_get(id).map(|e| e.pid).unwrap_or(0)
+    }
+
+    /// Drop a finished exec from the table (health probes do not accumulate).
+    pub(crate) fn exec_forget(&self, id: &str) {
+        if let Ok(mut all) = self.execs.all.lock() {
+            all.remove(id);
+        }
+    }
+
     /// `GET /exec/{id}/json`.
     pub fn exec_inspect(&self, id: &str) -> Result<ExecInspect> {
         let e = self.exec_get(id)?;

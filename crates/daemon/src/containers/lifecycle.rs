@@ -109,6 +109,7 @@ fn merge(
     if req.stop_signal.is_empty() {
         req.stop_signal = img.stop_signal.clone();
     }
+    super::health::merge(&mut req.healthcheck, img.healthcheck.as_ref());
     if let Some(iv) = &img.volumes {
         req.volumes
             .get_or_insert_with(Default::default)
@@ -133,6 +134,9 @@ impl ContainerService {
                 _ => e,
             })?;
         let defaults = self.images.defaults(&image.id)?;
+        if let Some(h) = &req.config.healthcheck {
+            super::health::validate(h)?;
+        }
         let mut config = req.config.clone();
         merge(&mut config, &defaults);
         let mut host_config = req.host_config.clone().unwrap_or_default();
@@ -348,6 +352,17 @@ impl ContainerService {
                         error: String::new(),
                         started_at_ns: now_ns(),
                         finished_at_ns: rec.state.finished_at_ns,
+                        // A new run starts its health over (the log stays, as Docker).
+                        health: rec
+                            .config
+                            .healthcheck
+                            .as_ref()
+                            .and_then(super::health::probe_command)
+                            .map(|_| berth_api::container::Health {
+                                status: "starting".into(),
+                                failing_streak: 0,
+                                log: rec.state.health.take().map(|h| h.log).unwrap_or_default(),
+                            }),
                     };
                 }
                 self.save(&c)?;
@@ -488,6 +503,7 @@ impl ContainerService {
 
     /// Watch the shim until the container exits; record it; `--rm` removes.
     pub(crate) fn monitor(self: &Arc<Self>, c: Arc<Ctr>) {
+        self.health_monitor(c.clone());
         let svc = self.clone();
         tokio::spawn(async move {
             let id = match c.rec.lock() {

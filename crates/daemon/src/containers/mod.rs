@@ -6,11 +6,13 @@
 //! - `lifecycle.rs`: create, start, stop, kill, wait, remove, restore.
 //! - `views.rs`: list, inspect, logs.
 //! - `exec.rs`: exec create / start / inspect / resize through the shim.
+//! - `health.rs`: health-check probes and status.
 pub mod mounts;
 pub mod record;
 pub mod spec;
 
 mod exec;
+mod health;
 mod lifecycle;
 mod ops;
 mod views;

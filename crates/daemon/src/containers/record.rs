@@ -55,6 +55,9 @@ pub struct State {
     /// Unix nanoseconds; 0 = never.
     pub started_at_ns: i64,
     pub finished_at_ns: i64,
+    /// Health-check state, for containers with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<berth_api::container::Health>,
 }
 
 /// One container.
@@ -167,7 +170,15 @@ impl Record {
         let st = &self.state;
         let ago = |t: i64| human_duration((now_ns - t) / 1_000_000_000);
         match st.status {
-            Status::Running => format!("Up {}", ago(st.started_at_ns)),
+            Status::Running => {
+                let h = match st.health.as_ref().map(|h| h.status.as_str()) {
+                    Some("starting") => " (health: starting)",
+                    Some("healthy") => " (healthy)",
+                    Some("unhealthy") => " (unhealthy)",
+                    _ => "",
+                };
+                format!("Up {}{h}", ago(st.started_at_ns))
+            }
             Status::Paused => format!("Up {} (Paused)", ago(st.started_at_ns)),
             Status::Restarting => {
                 format!(

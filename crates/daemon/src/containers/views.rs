@@ -85,6 +85,20 @@ fn matches(r: &Record, f: &Filters) -> bool {
         }
     }
     {
+        let v = f.get("health");
+        if !v.is_empty() {
+            let h = r
+                .state
+                .health
+                .as_ref()
+                .map(|h| h.status.as_str())
+                .unwrap_or("none");
+            if !v.contains(&h) {
+                return false;
+            }
+        }
+    }
+    {
         // `volume=`: a volume name or a mount destination.
         let v = f.get("volume");
         if !v.is_empty()
@@ -191,7 +205,7 @@ impl ContainerService {
                 error: st.error.clone(),
                 started_at: rfc3339_ns(st.started_at_ns),
                 finished_at: rfc3339_ns(st.finished_at_ns),
-                health: None,
+                health: st.health.clone(),
             },
             image: r.image_id.clone(),
             log_path: dir.join(format!("{}-json.log", r.id)).display().to_string(),
