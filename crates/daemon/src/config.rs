@@ -16,6 +16,8 @@ pub struct DaemonConfig {
     pub no_new_privileges: bool,
     /// Default `/dev/shm` size in bytes.
     pub shm_size: u64,
+    /// `--init` for every container that does not say otherwise.
+    pub init: bool,
 }
 
 impl DaemonConfig {
@@ -31,7 +33,12 @@ impl DaemonConfig {
             cgroup_parent: "berth".into(),
             no_new_privileges: false,
             shm_size: 64 << 20,
+            init: false,
         }
+    }
+    /// Where the daemon installs `berth-init` (bind-mounted as `/sbin/docker-init`).
+    pub fn init_path(&self) -> PathBuf {
+        self.data_root.join("bin/berth-init")
     }
     pub fn containers_dir(&self) -> PathBuf {
         self.data_root.join("containers")

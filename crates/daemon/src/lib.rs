@@ -46,6 +46,7 @@ impl Daemon {
         std::fs::create_dir_all(&config.data_root)?;
         std::fs::set_permissions(&config.data_root, std::fs::Permissions::from_mode(0o710))?;
         std::fs::create_dir_all(&config.exec_root)?;
+        install_init(&config.init_path())?;
         let config = Arc::new(config);
         let images = Arc::new(ImageService::open(&config.data_root)?);
         let events = Events::default();
@@ -64,4 +65,25 @@ impl Daemon {
             events,
         })
     }
+}
+
+/// `berth-init`, built static by the build script (see `init/main.rs`).
+const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
+/// Put `berth-init` where containers started with `--init` bind-mount it from (replaced when
+/// this daemon carries a different one; written to a temp file and renamed, so a running
+/// container's mount keeps the old inode).
+fn install_init(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::read(path).is_ok_and(|b| b == INIT_BINARY) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, INIT_BINARY)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }

@@ -57,6 +57,9 @@ struct Cli {
     cgroup_parent: Option<String>,
     #[arg(long)]
     no_new_privileges: bool,
+    /// Run an init (berth-init, Docker's docker-init) as PID 1 in every container by default.
+    #[arg(long)]
+    init: bool,
     /// Bytes, or with k/m/g.
     #[arg(long)]
     default_shm_size: Option<String>,
@@ -80,6 +83,7 @@ struct FileConfig {
     log_level: Option<String>,
     cgroup_parent: Option<String>,
     no_new_privileges: Option<bool>,
+    init: Option<bool>,
     default_shm_size: Option<String>,
     live_restore: Option<bool>,
 }
@@ -189,6 +193,7 @@ fn main() -> anyhow::Result<()> {
         cfg.cgroup_parent = p;
     }
     cfg.no_new_privileges = cli.no_new_privileges || fc.no_new_privileges.unwrap_or(false);
+    cfg.init = cli.init || fc.init.unwrap_or(false);
     if let Some(s) = cli.default_shm_size.clone().or(fc.default_shm_size) {
         cfg.shm_size = parse_size(&s)?;
     }

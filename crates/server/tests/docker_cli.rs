@@ -804,3 +804,49 @@ fn abandoned_stats_and_event_streams_leave_nothing_behind() {
         fds()
     );
 }
+
+#[test]
+fn init_is_pid_1_reaps_and_forwards_signals() {
+    need_root!();
+    let b = Berthd::start();
+    // berth-init is PID 1, the command its child; the exit code passes through.
+    let (code, out, err) = b.d(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; exit 5",
+    ]);
+    assert_eq!(code, 5, "{err}\n{}", b.log());
+    assert_eq!(
+        out.trim(),
+        "/sbin/docker-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' '; exit 5"
+    );
+    // Orphans are reaped: no zombie stays behind a background child that exits.
+    let (code, out, _) = b.d(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "sh -c 'sleep 0.1 &' ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true",
+    ]);
+    assert_eq!((code, out.trim()), (0, "0"));
+    // docker stop's SIGTERM reaches a shell that as PID 1 would ignore it: quick exit, 143.
+    b.d(&[
+        "run", "-d", "--init", "--name", "ini", "busybox", "sleep", "100",
+    ]);
+    let t = std::time::Instant::now();
+    let (code, _, err) = b.d(&["stop", "-t", "20", "ini"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "SIGTERM was not forwarded"
+    );
+    let (_, out, _) = b.d(&["inspect", "-f", "{{.State.ExitCode}} {{.Path}}", "ini"]);
+    assert_eq!(out.trim(), "143 sleep");
+    b.d(&["rm", "ini"]);
+}

@@ -983,7 +983,7 @@ fn spec_build(svc: &ContainerService, r: &Record) -> Result<serde_json::Value> {
         r.host_config.resources.cgroup_parent.clone()
     };
     let cg = format!("{}/{}", parent.trim_end_matches('/'), r.id);
-    super::spec::build(r, &cg, svc.cfg.shm_size, svc.cfg.no_new_privileges)
+    super::spec::build(r, &cg, &svc.cfg)
 }
 
 /// Docker's restart decision after an exit with `code`.

@@ -277,7 +277,7 @@ impl ContainerService {
         let mut warnings = Vec::new();
         if live {
             let r = self.record(&id)?;
-            let spec = super::spec::build(&r, "unused", self.cfg.shm_size, false)?;
+            let spec = super::spec::build(&r, "unused", &self.cfg)?;
             let resources = spec["linux"]["resources"].clone();
             let resp = Self::call(
                 ShimClient::new(self.shim_dir(&id)),

@@ -199,9 +199,6 @@ fn refuse_unsupported(h: &HostConfig) -> Result<()> {
     {
         bad.push("DeviceRequests");
     }
-    if h.init.unwrap_or(false) {
-        bad.push("Init");
-    }
     if !h.userns_mode.is_empty() && h.userns_mode != "host" {
         bad.push("UsernsMode");
     }
@@ -241,12 +238,19 @@ fn network_ns(h: &HostConfig) -> Result<Option<Value>> {
 }
 
 /// Build config.json for `r` with its cgroup at `cgroups_path`.
-pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool) -> Result<Value> {
+pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Result<Value> {
+    let (shm_default, nnp_default) = (cfg.shm_size, cfg.no_new_privileges);
     let h = &r.host_config;
     let c = &r.config;
     refuse_unsupported(h)?;
     let (uid, gid) = user(&c.user)?;
-    let mut args = vec![r.path.clone()];
+    let init = h.init.unwrap_or(cfg.init);
+    let mut args = Vec::new();
+    if init {
+        // Docker's docker-init: PID 1 that reaps zombies and forwards signals.
+        args.extend(["/sbin/docker-init".to_string(), "--".to_string()]);
+    }
+    args.push(r.path.clone());
     args.extend(r.args.iter().cloned());
     if r.path.is_empty() {
         return Err(Error::invalid("No command specified"));
@@ -321,6 +325,9 @@ pub fn build(r: &Record, cgroups_path: &str, shm_default: u64, nnp_default: bool
         !(taken.contains(&d) || user_dev && d.starts_with("/dev/"))
     });
     mounts.extend(user.iter().cloned());
+    if init {
+        mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": cfg.init_path(), "options": ["bind", "ro", "rprivate"]}));
+    }
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
