@@ -14,9 +14,14 @@
 //! - [`ipam`]: subnets and address allocation per network, persisted as JSON.
 //! - [`dns`]: the embedded DNS server (names, aliases, short ids per network; forwards the rest).
 //! - [`files`]: `/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname` contents for a container.
-//! - [`error`]: [`NetError`].
+//! - [`error`] holds [`NetError`].
 #![deny(unsafe_code)]
 
 pub mod error;
+pub mod link;
+pub mod netns;
+pub mod nft;
+#[allow(unsafe_code)]
+mod sys;
 
 pub use error::NetError;
