@@ -18,6 +18,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod images;
+pub mod networks;
 pub mod volumes;
 
 use std::sync::Arc;
