@@ -16,6 +16,7 @@
 //! - [`pack`]: directory → tar stream by fd (overlay whiteouts → OCI), used by commit and export.
 //! - [`archive`]: `load` (docker-archive, OCI layout archives), `save` (docker-archive + OCI index),
 //!   `import` (rootfs tarball + Dockerfile changes) and `export` (directory → tar).
+//! - [`copy`]: `docker cp`: stat, archive and extract paths inside a container's root by fd.
 //! - [`gc`]: untag / remove / prune with computed snapshot reference counts, and `verify`.
 //!
 //! [`ImageRoot`] opens all three stores below one data root.
@@ -24,6 +25,7 @@
 
 pub mod archive;
 pub mod content;
+pub mod copy;
 mod fsutil;
 pub mod gc;
 pub mod images;

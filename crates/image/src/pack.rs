@@ -121,8 +121,65 @@ impl<W: Write> Packer<'_, W> {
             self.b
                 .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))?;
         }
+        if path.starts_with(b"./") || path.starts_with(b"/") {
+            return self.append_raw(h, path, None, data);
+        }
         let p = bpath(path);
         self.b.append_data(h, p, data)
+    }
+
+    /// A symlink or hardlink entry.
+    fn link(&mut self, h: &mut tar::Header, path: &[u8], target: &[u8]) -> io::Result<()> {
+        if path.starts_with(b"./") || path.starts_with(b"/") {
+            return self.append_raw(h, path, Some(target), io::empty());
+        }
+        self.b.append_link(h, bpath(path), bpath(target))
+    }
+
+    /// Appends with the names exactly as given: the tar crate drops a leading `./`, which
+    /// `docker cp` needs for `dir/.` (its CLI renames the entries by replacing that `.`).
+    fn append_raw(
+        &mut self,
+        h: &mut tar::Header,
+        path: &[u8],
+        link: Option<&[u8]>,
+        data: impl io::Read,
+    ) -> io::Result<()> {
+        fn long<W: Write>(
+            b: &mut tar::Builder<W>,
+            kind: tar::EntryType,
+            name: &[u8],
+        ) -> io::Result<()> {
+            let mut h = tar::Header::new_gnu();
+            let n = b"././@LongLink";
+            if let Some(g) = h.as_gnu_mut() {
+                g.name[..n.len()].copy_from_slice(n);
+            }
+            h.set_mode(0o644);
+            h.set_entry_type(kind);
+            h.set_size(name.len() as u64 + 1);
+            h.set_cksum();
+            b.append(&h, io::Read::chain(name, &[0u8][..]))
+        }
+        if path.len() > 100 {
+            long(&mut self.b, tar::EntryType::GNULongName, path)?;
+        }
+        if let Some(t) = link.filter(|t| t.len() > 100) {
+            long(&mut self.b, tar::EntryType::GNULongLink, t)?;
+        }
+        let g = h
+            .as_gnu_mut()
+            .ok_or_else(|| io::Error::other("not a gnu header"))?;
+        let n = path.len().min(100);
+        g.name = [0; 100];
+        g.name[..n].copy_from_slice(&path[..n]);
+        if let Some(t) = link {
+            let n = t.len().min(100);
+            g.linkname = [0; 100];
+            g.linkname[..n].copy_from_slice(&t[..n]);
+        }
+        h.set_cksum();
+        self.b.append(h, data)
     }
 
     fn dir(&mut self, fd: BorrowedFd<'_>, prefix: &[u8]) -> io::Result<()> {
@@ -138,102 +195,155 @@ impl<W: Write> Packer<'_, W> {
         for name in names {
             let mut path = prefix.to_vec();
             path.extend_from_slice(&name);
-            let st = match rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(s) => s,
-                Err(rustix::io::Errno::NOENT) => continue, // gone meanwhile (running container)
-                Err(e) => return Err(e.into()),
-            };
-            let ft = FileType::from_raw_mode(st.st_mode);
-            match ft {
-                FileType::CharacterDevice if st.st_rdev == 0 && self.mode == Whiteouts::ToOci => {
-                    let mut wh = prefix.to_vec();
-                    wh.extend_from_slice(WHITEOUT_PREFIX.as_bytes());
-                    wh.extend_from_slice(&name);
-                    let mut h = header_for(&st, tar::EntryType::Regular);
-                    h.set_mode(0);
-                    self.append(&mut h, &wh, &[], io::empty())?;
-                }
-                FileType::Directory => {
-                    let d: OwnedFd = rustix::fs::openat(
-                        fd,
-                        name.as_slice(),
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
-                    let mut h = header_for(&st, tar::EntryType::Directory);
-                    let mut dp = path.clone();
-                    dp.push(b'/');
-                    self.append(&mut h, &dp, &list_xattrs(d.as_fd()), io::empty())?;
-                    if self.mode == Whiteouts::ToOci && is_opaque(d.as_fd()) {
-                        let mut op = dp.clone();
-                        op.extend_from_slice(WHITEOUT_OPAQUE.as_bytes());
-                        let mut h = header_for(&st, tar::EntryType::Regular);
-                        h.set_mode(0);
-                        self.append(&mut h, &op, &[], io::empty())?;
-                    }
-                    self.dir(d.as_fd(), &dp)?;
-                }
-                FileType::RegularFile => {
-                    if st.st_nlink > 1 {
-                        let key = (st.st_dev, st.st_ino);
-                        if let Some(first) = self.links.get(&key) {
-                            let mut h = header_for(&st, tar::EntryType::Link);
-                            let first = first.clone();
-                            let fp = bpath(&first);
-                            let p = bpath(&path);
-                            self.b.append_link(&mut h, p, fp)?;
-                            continue;
-                        }
-                        self.links.insert(key, path.clone());
-                    }
-                    let f: OwnedFd = rustix::fs::openat(
-                        fd,
-                        name.as_slice(),
-                        OFlags::RDONLY
-                            | OFlags::NOFOLLOW
-                            | OFlags::CLOEXEC
-                            | OFlags::NOCTTY
-                            | OFlags::NONBLOCK,
-                        Mode::empty(),
-                    )?;
-                    let xs = list_xattrs(f.as_fd());
-                    let f = File::from(f);
-                    // Re-stat through the fd: the size is what we will read.
-                    let st = rustix::fs::fstat(&f)?;
-                    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                        continue; // swapped meanwhile
-                    }
-                    let mut h = header_for(&st, tar::EntryType::Regular);
-                    h.set_size(st.st_size as u64);
-                    // A file that shrinks while read is padded with zeros, one that grows is cut.
-                    let n = st.st_size as u64;
-                    let rd =
-                        io::Read::take(io::Read::chain(io::Read::take(f, n), io::repeat(0)), n);
-                    self.append(&mut h, &path, &xs, rd)?;
-                }
-                FileType::Symlink => {
-                    let target = rustix::fs::readlinkat(fd, name.as_slice(), Vec::new())?;
-                    let mut h = header_for(&st, tar::EntryType::Symlink);
-                    let p = bpath(&path);
-                    let t = bpath(target.as_bytes());
-                    self.b.append_link(&mut h, p, t)?;
-                }
-                FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
-                    let kind = match ft {
-                        FileType::CharacterDevice => tar::EntryType::Char,
-                        FileType::BlockDevice => tar::EntryType::Block,
-                        _ => tar::EntryType::Fifo,
-                    };
-                    let mut h = header_for(&st, kind);
-                    h.set_device_major(rustix::fs::major(st.st_rdev))?;
-                    h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
-                    self.append(&mut h, &path, &[], io::empty())?;
-                }
-                _ => {} // sockets and unknown types are not archived
-            }
+            self.entry(fd, &name, path)?;
         }
         Ok(())
     }
+
+    /// Archives `name` of the directory `fd` as `path` (a directory with everything below it).
+    fn entry(&mut self, fd: BorrowedFd<'_>, name: &[u8], path: Vec<u8>) -> io::Result<()> {
+        let st = match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(s) => s,
+            Err(rustix::io::Errno::NOENT) => return Ok(()), // gone meanwhile (running container)
+            Err(e) => return Err(e.into()),
+        };
+        let ft = FileType::from_raw_mode(st.st_mode);
+        match ft {
+            FileType::CharacterDevice if st.st_rdev == 0 && self.mode == Whiteouts::ToOci => {
+                let mut wh = path[..path.len().saturating_sub(name.len())].to_vec();
+                wh.extend_from_slice(WHITEOUT_PREFIX.as_bytes());
+                wh.extend_from_slice(name);
+                let mut h = header_for(&st, tar::EntryType::Regular);
+                h.set_mode(0);
+                self.append(&mut h, &wh, &[], io::empty())?;
+            }
+            FileType::Directory => {
+                let d: OwnedFd = rustix::fs::openat(
+                    fd,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let mut h = header_for(&st, tar::EntryType::Directory);
+                let mut dp = path.clone();
+                dp.push(b'/');
+                self.append(&mut h, &dp, &list_xattrs(d.as_fd()), io::empty())?;
+                if self.mode == Whiteouts::ToOci && is_opaque(d.as_fd()) {
+                    let mut op = dp.clone();
+                    op.extend_from_slice(WHITEOUT_OPAQUE.as_bytes());
+                    let mut h = header_for(&st, tar::EntryType::Regular);
+                    h.set_mode(0);
+                    self.append(&mut h, &op, &[], io::empty())?;
+                }
+                self.dir(d.as_fd(), &dp)?;
+            }
+            FileType::RegularFile => {
+                if st.st_nlink > 1 {
+                    let key = (st.st_dev, st.st_ino);
+                    if let Some(first) = self.links.get(&key) {
+                        let mut h = header_for(&st, tar::EntryType::Link);
+                        let first = first.clone();
+                        self.link(&mut h, &path, &first)?;
+                        return Ok(());
+                    }
+                    self.links.insert(key, path.clone());
+                }
+                let f: OwnedFd = rustix::fs::openat(
+                    fd,
+                    name,
+                    OFlags::RDONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC
+                        | OFlags::NOCTTY
+                        | OFlags::NONBLOCK,
+                    Mode::empty(),
+                )?;
+                let xs = list_xattrs(f.as_fd());
+                let f = File::from(f);
+                // Re-stat through the fd: the size is what we will read.
+                let st = rustix::fs::fstat(&f)?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                    return Ok(()); // swapped meanwhile
+                }
+                let mut h = header_for(&st, tar::EntryType::Regular);
+                h.set_size(st.st_size as u64);
+                // A file that shrinks while read is padded with zeros, one that grows is cut.
+                let n = st.st_size as u64;
+                let rd = io::Read::take(io::Read::chain(io::Read::take(f, n), io::repeat(0)), n);
+                self.append(&mut h, &path, &xs, rd)?;
+            }
+            FileType::Symlink => {
+                let target = rustix::fs::readlinkat(fd, name, Vec::new())?;
+                let mut h = header_for(&st, tar::EntryType::Symlink);
+                self.link(&mut h, &path, target.as_bytes())?;
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                let kind = match ft {
+                    FileType::CharacterDevice => tar::EntryType::Char,
+                    FileType::BlockDevice => tar::EntryType::Block,
+                    _ => tar::EntryType::Fifo,
+                };
+                let mut h = header_for(&st, kind);
+                h.set_device_major(rustix::fs::major(st.st_rdev))?;
+                h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
+                self.append(&mut h, &path, &[], io::empty())?;
+            }
+            _ => {} // sockets and unknown types are not archived
+        }
+        Ok(())
+    }
+
+    /// Archives the directory `dir` itself as `path` and everything below it.
+    fn top_dir(&mut self, dir: BorrowedFd<'_>, path: &[u8]) -> io::Result<()> {
+        let d: OwnedFd = rustix::fs::openat(
+            dir,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = rustix::fs::fstat(&d)?;
+        let mut h = header_for(&st, tar::EntryType::Directory);
+        let mut dp = path.to_vec();
+        if dp.last() != Some(&b'/') {
+            dp.push(b'/');
+        }
+        self.append(&mut h, &dp, &list_xattrs(d.as_fd()), io::empty())?;
+        self.dir(d.as_fd(), &dp)
+    }
+}
+
+/// What [`tar_path`] archives.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The entry `name` of the directory `parent`: a directory with everything below it, a
+    /// symlink as a symlink.
+    Entry {
+        /// The directory holding it.
+        parent: BorrowedFd<'a>,
+        /// Its name there.
+        name: &'a [u8],
+    },
+    /// This directory and everything below it.
+    Dir(BorrowedFd<'a>),
+}
+
+/// Writes `src` as a tar stream whose top entry is named `as_name` (`docker cp` out of a
+/// container), walking by fd without following any symlink, everything archived as found.
+pub fn tar_path<W: Write>(src: Source<'_>, as_name: &[u8], mut w: W) -> io::Result<()> {
+    {
+        let mut p = Packer {
+            b: tar::Builder::new(&mut w),
+            mode: Whiteouts::AsIs,
+            links: HashMap::new(),
+        };
+        p.b.mode(tar::HeaderMode::Complete);
+        match src {
+            Source::Entry { parent, name } => p.entry(parent, name, as_name.to_vec())?,
+            Source::Dir(d) => p.top_dir(d, as_name)?,
+        }
+        p.b.finish()?;
+    }
+    w.flush()
 }
 
 fn bpath(b: &[u8]) -> &std::path::Path {

@@ -49,6 +49,17 @@ pub enum UnpackError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An entry would replace a directory with a non-directory or the reverse, and the caller
+    /// asked for that to be refused.
+    #[error("unpack layer {layer}: entry {entry:?} would replace a {} with a {}", kind_name(*.existing_dir), kind_name(!*.existing_dir))]
+    KindChange {
+        /// The layer.
+        layer: String,
+        /// The entry's name as in the archive.
+        entry: String,
+        /// What is there is a directory (and the entry is not).
+        existing_dir: bool,
+    },
     /// The uncompressed stream does not hash to the expected diff ID.
     #[error("unpack layer {layer}: diff id mismatch: expected {expected}, got {actual}")]
     DiffIdMismatch {
@@ -101,6 +112,14 @@ pub enum UnpackError {
         /// The error.
         source: io::Error,
     },
+}
+
+fn kind_name(dir: bool) -> &'static str {
+    if dir {
+        "directory"
+    } else {
+        "non-directory"
+    }
 }
 
 /// Limits against tar and gzip bombs.
@@ -248,8 +267,32 @@ fn ts(t: (i64, i64)) -> Timestamps {
     }
 }
 
+/// How entries are applied: as an image layer, or copied into an existing directory
+/// (`docker cp`, see [`crate::copy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// An image layer: OCI whiteouts are converted and a root entry (`./`) sets the root's
+    /// owner, mode and times. Otherwise `.wh.` names are plain files and the root is left alone.
+    pub(crate) layer: bool,
+    /// Owner of every entry, instead of the archive's.
+    pub(crate) owner: Option<(u32, u32)>,
+    /// Refuse to replace a directory with a non-directory and vice versa (instead of removing
+    /// what is there).
+    pub(crate) no_replace_kind: bool,
+}
+
+impl Policy {
+    /// Image layers.
+    pub(crate) const LAYER: Policy = Policy {
+        layer: true,
+        owner: None,
+        no_replace_kind: false,
+    };
+}
+
 struct Ctx<'a> {
     root: BorrowedFd<'a>,
+    policy: Policy,
     /// The last parent directory resolved: (path, O_PATH fd). Dropped whenever anything is
     /// removed, since a removal is the only way a resolved path can change meaning.
     cache: Option<(Vec<u8>, OwnedFd)>,
@@ -324,14 +367,24 @@ impl<'a> Ctx<'a> {
 
     /// Makes room for a new entry `name` in `parent`. Keeps an existing directory when the new
     /// entry is a directory too (tar semantics), else removes whatever is there.
-    fn clear(&mut self, parent: &[&[u8]], name: &[u8], new_is_dir: bool) -> EntryResult<bool> {
+    fn clear(
+        &mut self,
+        parent: &[&[u8]],
+        name: &[u8],
+        new_is_dir: bool,
+    ) -> Result<bool, EntryError> {
+        let no_replace_kind = self.policy.no_replace_kind;
         let p = self.dir(parent)?;
         match rustix::fs::statat(p, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(errno_reason(e, "existing entry")),
+            Err(e) => Err(errno_reason(e, "existing entry").into()),
             Ok(st) => {
-                if new_is_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                if new_is_dir && is_dir {
                     return Ok(true);
+                }
+                if no_replace_kind && new_is_dir != is_dir {
+                    return Err(EntryError::KindChange(is_dir));
                 }
                 remove_at(p, name).map_err(|e| format!("replace existing entry: {e}"))?;
                 self.cache = None;
@@ -339,6 +392,25 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// chmod the node `name` of type `ft` just made in `dir`, through an `O_PATH` fd of it (a
+/// symlink swapped in meanwhile is refused, never followed).
+fn chmod_node(dir: BorrowedFd<'_>, name: &[u8], ft: FileType, mode: Mode) -> EntryResult<()> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("chmod: {e}"))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| format!("chmod: {e}"))?;
+    if FileType::from_raw_mode(st.st_mode) != ft {
+        return Err("was replaced while it was made".to_string());
+    }
+    // The magic link of an O_PATH fd names exactly that inode.
+    let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+    rustix::fs::chmod(proc_path.as_str(), mode).map_err(|e| format!("chmod: {e}"))
 }
 
 fn set_xattrs(fd: BorrowedFd<'_>, xattrs: &[(String, Vec<u8>)]) -> EntryResult<()> {
@@ -422,7 +494,8 @@ impl LayerUnpacker {
             std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
                 .map_err(ioe("chmod staging directory"))?;
             let root = File::open(&tmp).map_err(ioe("open staging directory"))?;
-            let stats = self.unpack_inner(layer, r, expected, root.as_fd(), hash_plain)?;
+            let stats =
+                self.unpack_inner(layer, r, expected, root.as_fd(), hash_plain, Policy::LAYER)?;
             match rustix::fs::renameat_with(
                 rustix::fs::CWD,
                 &tmp,
@@ -453,8 +526,21 @@ impl LayerUnpacker {
         expected: Option<&Digest>,
         root: BorrowedFd<'_>,
     ) -> Result<UnpackStats, UnpackError> {
-        self.unpack_inner(layer, r, expected, root, true)?
+        self.unpack_inner(layer, r, expected, root, true, Policy::LAYER)?
             .hashed(layer)
+    }
+
+    /// Extracts `r` (plain, gzip or zstd) into the existing directory `root` entry by entry
+    /// with `policy`, with the same protections as layers. `what` names the destination in
+    /// errors. On error, what was extracted before the bad entry stays.
+    pub(crate) fn extract_into<R: Read>(
+        &self,
+        what: &str,
+        r: R,
+        root: BorrowedFd<'_>,
+        policy: Policy,
+    ) -> Result<Unpacked, UnpackError> {
+        self.unpack_inner(what, r, None, root, false, policy)
     }
 
     fn unpack_inner<R: Read>(
@@ -464,6 +550,7 @@ impl LayerUnpacker {
         expected: Option<&Digest>,
         root: BorrowedFd<'_>,
         hash_plain: bool,
+        policy: Policy,
     ) -> Result<Unpacked, UnpackError> {
         let invalid = |e: io::Error| UnpackError::Invalid {
             layer: layer.into(),
@@ -479,6 +566,7 @@ impl LayerUnpacker {
         let mut ar = tar::Archive::new(counting);
         let mut ctx = Ctx {
             root,
+            policy,
             cache: None,
             dirs: Vec::new(),
             buf: vec![0u8; 256 << 10],
@@ -528,6 +616,13 @@ impl LayerUnpacker {
                             layer: layer.into(),
                             entry: name,
                             reason,
+                        })
+                    }
+                    Err(EntryError::KindChange(existing_dir)) => {
+                        return Err(UnpackError::KindChange {
+                            layer: layer.into(),
+                            entry: name,
+                            existing_dir,
                         })
                     }
                 }
@@ -613,6 +708,8 @@ impl Unpacked {
 enum EntryError {
     Io(io::Error),
     Bad(String),
+    /// An entry would replace a directory with a non-directory (`true`) or the reverse.
+    KindChange(bool),
 }
 
 impl From<String> for EntryError {
@@ -652,8 +749,8 @@ fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), En
     let h = e.header();
     let uid = pax.uid.unwrap_or(h.uid().map_err(EntryError::Io)?);
     let gid = pax.gid.unwrap_or(h.gid().map_err(EntryError::Io)?);
-    let (uid, gid) = match (u32::try_from(uid), u32::try_from(gid)) {
-        (Ok(u), Ok(g)) => (Uid::from_raw(u), Gid::from_raw(g)),
+    let (uid, gid) = match (ctx.policy.owner, u32::try_from(uid), u32::try_from(gid)) {
+        (Some((u, g)), _, _) | (None, Ok(u), Ok(g)) => (Uid::from_raw(u), Gid::from_raw(g)),
         _ => return Err("has an owner out of range".to_string().into()),
     };
     let mode = Mode::from_raw_mode(h.mode().map_err(EntryError::Io)? & 0o7777);
@@ -677,6 +774,9 @@ fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), En
         if !kind.is_dir() {
             return Err("replaces the root".to_string().into());
         }
+        if !ctx.policy.layer {
+            return Ok(()); // an existing directory copied into keeps its owner and mode
+        }
         let fd = open_dir_read(ctx.root, ".").map_err(EntryError::Io)?;
         rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(|e| format!("chown: {e}"))?;
         rustix::fs::fchmod(&fd, mode).map_err(|e| format!("chmod: {e}"))?;
@@ -686,7 +786,10 @@ fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), En
     };
 
     // Whiteouts.
-    if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+    if let Some(target) = name
+        .strip_prefix(WHITEOUT_PREFIX.as_bytes())
+        .filter(|_| ctx.policy.layer)
+    {
         if name == WHITEOUT_OPAQUE.as_bytes() {
             let p = ctx.dir(parent)?;
             let d = open_dir_read(p, ".").map_err(|e| format!("open opaque directory: {e}"))?;
@@ -840,9 +943,9 @@ fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), En
                 .map_err(|e| format!("mknod: {}", io::Error::from(e)))?;
             rustix::fs::chownat(p, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| format!("chown: {e}"))?;
-            // Not a symlink (just made in our private staging tree): chmod after chown keeps setuid.
-            rustix::fs::chmodat(p, name, mode, AtFlags::empty())
-                .map_err(|e| format!("chmod: {e}"))?;
+            // chmod after chown keeps setuid. chmod follows symlinks and the tree may be a
+            // container's (`docker cp`): change the node through an fd that is not one.
+            chmod_node(p, name, ft, mode)?;
             let _ = rustix::fs::utimensat(p, name, &times, AtFlags::SYMLINK_NOFOLLOW);
         }
         other => return Err(format!("has an unsupported type {other:?}").into()),
