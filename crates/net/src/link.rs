@@ -18,7 +18,8 @@ use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage, MacVlanMode};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 
 use crate::netns::Netns;
@@ -229,6 +230,14 @@ pub fn attach_veth(spec: &VethSpec<'_>) -> Result<(), NetError> {
                 &spec.host_name,
             )
             .await?;
+            // Hairpin: frames may go back out the port they came in on, so a container reaches
+            // its own published port through a host address (Docker does this when it runs
+            // without its userland proxy, as Berth always does).
+            h.link()
+                .set_port(LinkBridgePort::new(host).hairpin(true).build())
+                .execute()
+                .await
+                .map_err(|e| nl_err(format!("set hairpin mode on {}", spec.host_name), e))?;
             let peer_index = index_of(&h, peer).await?;
             set_link(
                 &h,

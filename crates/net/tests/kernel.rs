@@ -370,7 +370,7 @@ fn published_port_reaches_the_container() {
     }
     .apply()
     .expect("apply");
-    serve(&server, sock(w.addr(0, 2), 8000), "server", 3);
+    serve(&server, sock(w.addr(0, 2), 8000), "server", 4);
     let gateway = sock(w.addr(0, 1), port);
     assert_eq!(
         fetch(None, sock(Ipv4Addr::LOCALHOST, port)).expect("host 127.0.0.1"),
@@ -384,6 +384,10 @@ fn published_port_reaches_the_container() {
         fetch(Some(&client), gateway).expect("another netns via the gateway address"),
         "server"
     );
+    assert_eq!(
+        fetch(Some(&server), gateway).expect("hairpin: the container to its own port"),
+        "server"
+    );
     // The ports that are not published stay closed from the other namespace through the host.
     assert!(fetch(Some(&client), sock(w.addr(0, 1), port.wrapping_add(1))).is_err());
     nft::delete_table(&table).expect("delete");
@@ -391,4 +395,64 @@ fn published_port_reaches_the_container() {
         fetch(None, sock(Ipv4Addr::LOCALHOST, port)).is_err(),
         "gone with the table"
     );
+}
+
+#[test]
+fn icc_false_and_internal_networks() {
+    if !is_root() {
+        return;
+    }
+    let mut w = World::new(8);
+    link::enable_ip_forward().expect("ip_forward");
+    let (x, y) = (w.bridge(0, 0), w.bridge(1, 1));
+    let (a, b, c) = (w.netns("a"), w.netns("b"), w.netns("c"));
+    w.plug(&a, &x, 2, 0, 2);
+    w.plug(&b, &x, 3, 0, 3);
+    w.plug(&c, &y, 4, 1, 2);
+    serve(&b, sock(w.addr(0, 3), 8000), "b", 2);
+    serve(&a, sock(w.addr(0, 2), 8000), "a", 1);
+    assert_eq!(
+        fetch(Some(&a), sock(w.addr(0, 3), 8000)).expect("same bridge"),
+        "b"
+    );
+    assert_eq!(
+        fetch(Some(&c), sock(w.addr(0, 3), 8000)).expect("routed before the table"),
+        "b"
+    );
+
+    let table = w.table();
+    let mut x_rules = rules_for(&x, w.addr(0, 0));
+    x_rules.icc = false;
+    x_rules.internal = true;
+    let mut y_rules = rules_for(&y, w.addr(1, 0));
+    y_rules.masquerade = false;
+    // y is not a Berth bridge in this ruleset: x's internal rules must still keep c out.
+    Ruleset {
+        table,
+        bridges: vec![x_rules],
+        ports: vec![],
+    }
+    .apply()
+    .expect("apply");
+    if nft::br_netfilter_active() {
+        assert!(
+            fetch(Some(&a), sock(w.addr(0, 3), 8000)).is_err(),
+            "icc=false"
+        );
+    }
+    assert!(
+        fetch(Some(&c), sock(w.addr(0, 3), 8000)).is_err(),
+        "nothing gets into an internal network"
+    );
+    serve(&c, sock(w.addr(1, 2), 8000), "c", 1);
+    assert!(
+        fetch(Some(&b), sock(w.addr(1, 2), 8000)).is_err(),
+        "nothing leaves an internal network"
+    );
+    // The host itself still reaches the containers (not forwarded traffic).
+    assert_eq!(
+        fetch(None, sock(w.addr(0, 2), 8000)).expect("host -> a"),
+        "a"
+    );
+    drop(y_rules);
 }
