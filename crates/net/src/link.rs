@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage, MacVlanMode};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
@@ -22,8 +23,8 @@ use rtnetlink::{
     RouteMessageBuilder,
 };
 
-use crate::netns::Netns;
 use crate::NetError;
+use crate::netns::Netns;
 
 /// A bridge for one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +148,7 @@ pub fn ensure_bridge(spec: &BridgeSpec) -> Result<u32, NetError> {
                 return Err(NetError::Conflict(format!(
                     "link {} exists and is not a bridge",
                     spec.name
-                )))
+                )));
             }
             None => {
                 let mut b = LinkBridge::new(&spec.name);
@@ -205,7 +206,7 @@ pub fn attach_veth(spec: &VethSpec<'_>) -> Result<(), NetError> {
                 return Err(NetError::NotFound(format!(
                     "no such bridge: {}",
                     spec.bridge
-                )))
+                )));
             }
         };
         let mut veth = LinkVeth::new(&spec.host_name, peer);
@@ -488,7 +489,15 @@ async fn add_addrs(
     addrs: &[(IpAddr, u8)],
 ) -> Result<(), NetError> {
     for &(addr, prefix) in addrs {
-        match h.address().add(index, addr, prefix).execute().await {
+        let mut req = h.address().add(index, addr, prefix);
+        if addr.is_ipv6() {
+            // No duplicate address detection (as Docker): IPAM made the address unique, and DAD
+            // would keep it unusable for a second or two after the container starts.
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
             Err(e) if errno(&e) == Some(libc::EEXIST) => {}
             r => r.map_err(|e| nl_err(format!("add address {addr}/{prefix} to {name}"), e))?,
         }

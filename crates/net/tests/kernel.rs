@@ -6,11 +6,11 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
+use berth_net::NetError;
 use berth_net::link::{self, BridgeSpec, MacvlanSpec, VethSpec};
 use berth_net::netns::Netns;
 use berth_net::nft::{self, BridgeRules, PortMap, Proto, Ruleset};
-use berth_net::NetError;
-use common::{fetch, ip, ip_in, is_mounted, is_root, proc_net, serve, sock, World};
+use common::{World, fetch, ip, ip_in, is_mounted, is_root, proc_net, serve, sock};
 
 #[test]
 fn netns_is_created_entered_and_removed_without_leftovers() {
@@ -455,4 +455,58 @@ fn icc_false_and_internal_networks() {
         "a"
     );
     drop(y_rules);
+}
+
+#[test]
+fn ipv6_addresses_work_at_once() {
+    if !is_root() {
+        return;
+    }
+    let mut w = World::new(9);
+    let sub = |h: u16| -> IpAddr {
+        IpAddr::V6(std::net::Ipv6Addr::new(
+            0xfd00,
+            0xb7,
+            std::process::id() as u16,
+            0,
+            0,
+            0,
+            0,
+            h,
+        ))
+    };
+    let br = w.link(0);
+    link::ensure_bridge(&BridgeSpec {
+        name: br.clone(),
+        addrs: vec![(sub(1), 64)],
+        mtu: None,
+    })
+    .expect("bridge");
+    let (a, b) = (w.netns("a"), w.netns("b"));
+    for (i, ns, h) in [(1, &a, 2), (2, &b, 3)] {
+        let host_name = w.link(i);
+        link::attach_veth(&VethSpec {
+            host_name,
+            bridge: br.clone(),
+            netns: ns,
+            ifname: "eth0".into(),
+            mac: None,
+            addrs: vec![(sub(h), 64)],
+            gateway: Some(sub(1)),
+            mtu: None,
+        })
+        .expect("attach v6");
+    }
+    serve(&b, sock(sub(3), 8000), "b6", 1);
+    // No waiting for duplicate address detection: the addresses are usable right away.
+    assert_eq!(
+        fetch(Some(&a), sock(sub(3), 8000)).expect("v6 a -> b"),
+        "b6"
+    );
+    assert!(
+        proc_net(&a, "ipv6_route")
+            .lines()
+            .any(|l| l.starts_with(&"0".repeat(32))),
+        "default route"
+    );
 }
