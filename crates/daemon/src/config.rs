@@ -18,6 +18,60 @@ pub struct DaemonConfig {
     pub shm_size: u64,
     /// `--init` for every container that does not say otherwise.
     pub init: bool,
+    /// Networking (dockerd's `--bridge`, `--bip`, ... ).
+    pub net: NetConfig,
+}
+
+/// dockerd's networking options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetConfig {
+    /// The default bridge's interface (`--bridge`, `berth0`).
+    pub bridge: String,
+    /// Its gateway address with prefix (`--bip`); empty: 172.17.0.1/16 or the first free pool.
+    pub bip: String,
+    /// `default-address-pools`: (base CIDR, size) pairs; empty: Docker's defaults.
+    pub default_address_pools: Vec<(String, u8)>,
+    /// Containers on the default bridge may talk to each other (`--icc`).
+    pub icc: bool,
+    /// Masquerade traffic leaving the default bridge (`--ip-masq`).
+    pub ip_masq: bool,
+    /// Manage firewall rules and `ip_forward` (`--iptables`).
+    pub iptables: bool,
+    /// MTU of the default bridge and its veths (`--mtu`, 0 = the kernel's).
+    pub mtu: u32,
+    /// `--dns`, `--dns-search`, `--dns-opt` defaults for every container.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opts: Vec<String>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            bridge: "berth0".into(),
+            bip: String::new(),
+            default_address_pools: Vec::new(),
+            icc: true,
+            ip_masq: true,
+            iptables: true,
+            mtu: 0,
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opts: Vec::new(),
+        }
+    }
+}
+
+impl NetConfig {
+    /// Berth's nftables table: `berth` for the default bridge, `berth-<bridge>` for an instance
+    /// with its own bridge, so berthds side by side never touch each other's rules.
+    pub fn nft_table(&self) -> String {
+        if self.bridge == "berth0" {
+            "berth".into()
+        } else {
+            format!("berth-{}", self.bridge)
+        }
+    }
 }
 
 impl DaemonConfig {
@@ -34,7 +88,15 @@ impl DaemonConfig {
             no_new_privileges: false,
             shm_size: 64 << 20,
             init: false,
+            net: NetConfig::default(),
         }
+    }
+    /// Network-namespace handles of running containers.
+    pub fn netns_dir(&self) -> PathBuf {
+        self.exec_root.join("netns")
+    }
+    pub fn networks_dir(&self) -> PathBuf {
+        self.data_root.join("networks")
     }
     /// Where the daemon installs `berth-init` (bind-mounted as `/sbin/docker-init`).
     pub fn init_path(&self) -> PathBuf {

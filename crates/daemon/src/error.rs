@@ -46,6 +46,9 @@ impl Error {
     pub fn invalid(m: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidArgument, m)
     }
+    pub fn forbidden(m: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Forbidden, m)
+    }
     pub fn not_modified() -> Error {
         Error::new(ErrorKind::NotModified, "")
     }

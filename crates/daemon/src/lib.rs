@@ -23,7 +23,7 @@ pub mod volumes;
 
 use std::sync::Arc;
 
-pub use config::DaemonConfig;
+pub use config::{DaemonConfig, NetConfig};
 pub use containers::ContainerService;
 pub use error::{Error, ErrorKind, Result};
 pub use events::Events;

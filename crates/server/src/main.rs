@@ -60,6 +60,37 @@ struct Cli {
     /// Run an init (berth-init, Docker's docker-init) as PID 1 in every container by default.
     #[arg(long)]
     init: bool,
+    /// The default bridge's interface (berth0). Another name gives this berthd its own
+    /// nftables table (inet berth-<bridge>), so several can run side by side.
+    #[arg(short = 'b', long)]
+    bridge: Option<String>,
+    /// The default bridge's address and prefix (172.17.0.1/16).
+    #[arg(long)]
+    bip: Option<String>,
+    /// Inter-container communication on the default bridge.
+    #[arg(long, action = clap::ArgAction::Set)]
+    icc: Option<bool>,
+    /// Masquerade traffic leaving the default bridge.
+    #[arg(long, action = clap::ArgAction::Set)]
+    ip_masq: Option<bool>,
+    /// Manage firewall rules (nftables table inet berth) and ip_forward.
+    #[arg(long, action = clap::ArgAction::Set)]
+    iptables: Option<bool>,
+    /// MTU of the default bridge's interfaces.
+    #[arg(long)]
+    mtu: Option<u32>,
+    /// DNS servers for containers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// DNS search domains for containers.
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// DNS options for containers.
+    #[arg(long)]
+    dns_opt: Vec<String>,
+    /// Address pools for new networks: base=CIDR,size=N (repeatable).
+    #[arg(long)]
+    default_address_pool: Vec<String>,
     /// Bytes, or with k/m/g.
     #[arg(long)]
     default_shm_size: Option<String>,
@@ -84,8 +115,42 @@ struct FileConfig {
     cgroup_parent: Option<String>,
     no_new_privileges: Option<bool>,
     init: Option<bool>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    icc: Option<bool>,
+    ip_masq: Option<bool>,
+    iptables: Option<bool>,
+    mtu: Option<u32>,
+    dns: Option<Vec<String>>,
+    dns_search: Option<Vec<String>>,
+    dns_opts: Option<Vec<String>>,
+    default_address_pools: Option<Vec<AddressPool>>,
     default_shm_size: Option<String>,
     live_restore: Option<bool>,
+}
+
+/// One `default-address-pools` entry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPool {
+    base: String,
+    size: u8,
+}
+
+/// `base=172.80.0.0/16,size=24`.
+fn parse_pool_flag(s: &str) -> anyhow::Result<(String, u8)> {
+    let (mut base, mut size) = (None, None);
+    for kv in s.split(',') {
+        match kv.split_once('=') {
+            Some(("base", v)) => base = Some(v.to_string()),
+            Some(("size", v)) => size = Some(v.parse::<u8>().with_context(|| format!("invalid size in {s:?}"))?),
+            _ => bail!("invalid default address pool {s:?}: use base=CIDR,size=N"),
+        }
+    }
+    match (base, size) {
+        (Some(b), Some(n)) => Ok((b, n)),
+        _ => bail!("invalid default address pool {s:?}: use base=CIDR,size=N"),
+    }
 }
 
 fn parse_size(s: &str) -> anyhow::Result<u64> {
@@ -194,6 +259,36 @@ fn main() -> anyhow::Result<()> {
     }
     cfg.no_new_privileges = cli.no_new_privileges || fc.no_new_privileges.unwrap_or(false);
     cfg.init = cli.init || fc.init.unwrap_or(false);
+    let n = &mut cfg.net;
+    if let Some(b) = cli.bridge.clone().or(fc.bridge) {
+        if b.is_empty() || b.len() > 15 || b == "none" {
+            bail!("invalid --bridge {b:?}: an interface name of 1 to 15 bytes (--bridge=none is not supported)");
+        }
+        n.bridge = b;
+    }
+    if let Some(b) = cli.bip.clone().or(fc.bip) {
+        n.bip = b;
+    }
+    n.icc = cli.icc.or(fc.icc).unwrap_or(true);
+    n.ip_masq = cli.ip_masq.or(fc.ip_masq).unwrap_or(true);
+    n.iptables = cli.iptables.or(fc.iptables).unwrap_or(true);
+    n.mtu = cli.mtu.or(fc.mtu).unwrap_or(0);
+    let pick = |c: &Vec<String>, f: Option<Vec<String>>| if c.is_empty() { f.unwrap_or_default() } else { c.clone() };
+    n.dns = pick(&cli.dns, fc.dns);
+    n.dns_search = pick(&cli.dns_search, fc.dns_search);
+    n.dns_opts = pick(&cli.dns_opt, fc.dns_opts);
+    n.default_address_pools = if cli.default_address_pool.is_empty() {
+        fc.default_address_pools
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.base, p.size))
+            .collect()
+    } else {
+        cli.default_address_pool
+            .iter()
+            .map(|s| parse_pool_flag(s))
+            .collect::<anyhow::Result<_>>()?
+    };
     if let Some(s) = cli.default_shm_size.clone().or(fc.default_shm_size) {
         cfg.shm_size = parse_size(&s)?;
     }

@@ -90,6 +90,34 @@ impl Berthd {
         self.dir.join("berthd.sock")
     }
 
+    /// This berthd's own default bridge (so berthds side by side never share one) and with it
+    /// its own nftables table `inet berth-<bridge>`.
+    pub fn bridge(&self) -> String {
+        let n = self
+            .tag
+            .rsplit('d')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        format!("bthd{:x}x{n}", std::process::id())
+    }
+
+    /// A /24 for the default bridge, distinct per test process and berthd.
+    pub fn bip(&self) -> String {
+        let pid = std::process::id();
+        let n = self
+            .tag
+            .rsplit('d')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        format!(
+            "10.{}.{}.1/24",
+            100 + pid % 100,
+            (pid / 100 % 64) * 4 + n % 4
+        )
+    }
+
     pub fn spawn(&mut self) {
         let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
         let shim = berthd.with_file_name("berth-shim");
@@ -112,6 +140,10 @@ impl Berthd {
             .arg(format!("unix://{}", self.sock().display()))
             .arg("--cgroup-parent")
             .arg(&self.tag)
+            .arg("--bridge")
+            .arg(self.bridge())
+            .arg("--bip")
+            .arg(self.bip())
             .arg("--shim")
             .arg(shim)
             .stdout(Stdio::null())
@@ -175,7 +207,11 @@ impl Drop for Berthd {
         }
         let (_, ids, _) = self.d(&["ps", "-aq"]);
         for id in ids.split_whitespace() {
-            let _ = self.run(&["rm", "-f", id]);
+            let _ = self.run(&["rm", "-f", "-v", id]);
+        }
+        let (_, nets, _) = self.d(&["network", "ls", "-q", "--filter", "type=custom"]);
+        for id in nets.split_whitespace() {
+            let _ = self.run(&["network", "rm", id]);
         }
         if let Some(mut c) = self.child.take() {
             // SAFETY-free: a polite stop by pid.
@@ -205,6 +241,20 @@ impl Drop for Berthd {
                     .status();
             }
         }
+        // The default bridge and this instance's nftables table.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge()])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "inet",
+                &format!("berth-{}", self.bridge()),
+            ])
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
