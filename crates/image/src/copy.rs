@@ -202,6 +202,13 @@ pub fn resolve(root: BorrowedFd<'_>, path: &str) -> Result<Resolved, CopyError> 
 }
 
 impl Resolved {
+    /// The same path, named `name`: its stat's name and its top entry in an archive.
+    pub fn with_name(mut self, name: &str) -> Resolved {
+        name.clone_into(&mut self.as_name);
+        name.clone_into(&mut self.stat.name);
+        self
+    }
+
     /// Writes the path as a tar stream: its top entry named as the path's base name, a
     /// directory with everything below it, a symlink as a symlink.
     pub fn write_tar<W: Write>(&self, w: W) -> io::Result<()> {

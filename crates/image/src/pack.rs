@@ -130,7 +130,8 @@ impl<W: Write> Packer<'_, W> {
 
     /// A symlink or hardlink entry.
     fn link(&mut self, h: &mut tar::Header, path: &[u8], target: &[u8]) -> io::Result<()> {
-        if path.starts_with(b"./") || path.starts_with(b"/") {
+        // Also absolute targets: the tar crate writes a target of `/` as `//`.
+        if path.starts_with(b"./") || path.starts_with(b"/") || target.starts_with(b"/") {
             return self.append_raw(h, path, Some(target), io::empty());
         }
         self.b.append_link(h, bpath(path), bpath(target))

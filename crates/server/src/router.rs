@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::{self as h, Query, Resp};
-use crate::routes::{containers, exec, images, system, volumes};
+use crate::routes::{archive, containers, exec, images, system, volumes};
 
 /// What every handler gets.
 pub struct Ctx {
@@ -79,6 +79,9 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id).await,
         (&Method::GET, ["containers", id, "changes"]) => containers::changes(&ctx, id),
         (&Method::GET, ["containers", id, "export"]) => containers::export(&ctx, id),
+        (&Method::HEAD, ["containers", id, "archive"]) => archive::head(&ctx, id).await,
+        (&Method::GET, ["containers", id, "archive"]) => archive::get(&ctx, id).await,
+        (&Method::PUT, ["containers", id, "archive"]) => archive::put(&ctx, id, req).await,
         (&Method::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
         (&Method::POST, ["containers", id, "update"]) => containers::update(&ctx, id, req).await,

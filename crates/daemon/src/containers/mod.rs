@@ -5,12 +5,14 @@
 //! - [`mounts`]: mount points from `-v`, `--mount`, `--tmpfs`, `--volumes-from`, image volumes.
 //! - `lifecycle.rs`: create, start, stop, kill, wait, remove, restore.
 //! - `views.rs`: list, inspect, logs.
+//! - `archive.rs`: `docker cp`: stat, archive out, extract in, running or stopped.
 //! - `exec.rs`: exec create / start / inspect / resize through the shim.
 //! - `health.rs`: health-check probes and status.
 pub mod mounts;
 pub mod record;
 pub mod spec;
 
+mod archive;
 mod exec;
 mod health;
 mod lifecycle;
@@ -23,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, watch};
 
+pub use archive::{ContainerPathStat, ExtractRequest};
 pub use exec::{ExecRecord, StartedExec};
 pub use lifecycle::{AttachRequest, WaitCondition};
 pub use ops::{host_memory, CommitRequest};

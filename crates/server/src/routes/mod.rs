@@ -1,5 +1,6 @@
 //! Handlers, one module per API area. Each takes the request context and the narrow service it
 //! needs from the daemon.
+pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod images;

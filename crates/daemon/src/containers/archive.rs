@@ -1,0 +1,444 @@
+//! `docker cp`: `HEAD`, `GET` and `PUT /containers/{id}/archive` (stat, archive out, extract
+//! in), for running and stopped containers.
+//!
+//! - A running (or paused) container is reached through `/proc/<pid>/root`, opened once as a
+//!   directory fd and checked to be the container's own rootfs mount (a recycled pid is
+//!   refused). Lookups from it see the container's mount namespace: volumes, binds, tmpfs.
+//! - A stopped container is read through a read-only mount of its layers
+//!   ([`ContainerService::with_layers_ro`]) and written through a read-write overlay mount of
+//!   its snapshot at `containers/<id>/view` (what a crash leaves there is removed on restart),
+//!   while its `op` lock keeps it from starting (also while a copy out of it streams: a start
+//!   waits for a slow client).
+//! - Volumes and binds of a stopped container are not in its layers: a path below a mount
+//!   point's destination is served from the mount's source instead (decided on the path as
+//!   given: a symlink in the rootfs leading into a volume is not followed there, and inside
+//!   the volume the volume is the root). A stopped container's tmpfs mounts have no content.
+//!
+//! Paths from the request are resolved in the container's root by the kernel
+//! (`RESOLVE_IN_ROOT`), never followed to the host; see [`berth_image::copy`].
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use berth_image::copy::{self, CopyError, ExtractOptions, PathStat};
+use rustix::fs::{Mode, OFlags};
+use serde::Serialize;
+
+use super::record::{rfc3339_ns, Record};
+use super::{poisoned, ContainerService};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Docker's `ContainerPathStat`, sent base64-encoded in `X-Docker-Container-Path-Stat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerPathStat {
+    pub name: String,
+    pub size: i64,
+    /// Go's `os.FileMode` bits.
+    pub mode: u32,
+    /// RFC 3339.
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// The query of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtractRequest {
+    /// Refuse to replace a directory with a non-directory and vice versa.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Files get the container user's uid/gid (`docker cp -a`); else the archive's owners.
+    pub copy_uid_gid: bool,
+}
+
+/// Go's `os.FileMode` of a `st_mode`.
+pub fn go_file_mode(st_mode: u32) -> u32 {
+    let mut m = st_mode & 0o777;
+    m |= match st_mode & libc::S_IFMT {
+        libc::S_IFDIR => 1 << 31,
+        libc::S_IFLNK => 1 << 27,
+        libc::S_IFBLK => 1 << 26,
+        libc::S_IFCHR => (1 << 26) | (1 << 21),
+        libc::S_IFIFO => 1 << 25,
+        libc::S_IFSOCK => 1 << 24,
+        _ => 0,
+    };
+    if st_mode & 0o4000 != 0 {
+        m |= 1 << 23;
+    }
+    if st_mode & 0o2000 != 0 {
+        m |= 1 << 22;
+    }
+    if st_mode & 0o1000 != 0 {
+        m |= 1 << 20;
+    }
+    m
+}
+
+impl From<&PathStat> for ContainerPathStat {
+    fn from(s: &PathStat) -> ContainerPathStat {
+        ContainerPathStat {
+            name: s.name.clone(),
+            size: s.size as i64,
+            mode: go_file_mode(s.mode),
+            mtime: rfc3339_ns(s.mtime.0 * 1_000_000_000 + i64::from(s.mtime.1)),
+            link_target: s.link_target.clone(),
+        }
+    }
+}
+
+/// Docker's errors for a path of container `name` (as the user named both).
+fn path_error(e: CopyError, name: &str, path: &str, extracting: bool) -> Error {
+    match e {
+        CopyError::NotFound(_) => Error::not_found(format!(
+            "Could not find the file {path} in container {name}"
+        )),
+        CopyError::NotADirectory(_) if extracting => {
+            Error::invalid("extraction point is not a directory")
+        }
+        CopyError::NotADirectory(_) => Error::invalid("not a directory"),
+        CopyError::Io { ref source, .. } if source.raw_os_error() == Some(libc::EROFS) => {
+            Error::new(ErrorKind::Forbidden, e.to_string())
+        }
+        e @ (CopyError::KindChange { .. } | CopyError::Extract { .. }) => {
+            if e.to_string().contains("Read-only file system") {
+                Error::new(ErrorKind::Forbidden, e.to_string())
+            } else {
+                Error::invalid(e.to_string())
+            }
+        }
+        e => Error::internal(e.to_string()),
+    }
+}
+
+/// The mount point (of the record) whose destination holds the absolute path `abs`, deepest
+/// first.
+fn mount_of<'r>(r: &'r Record, abs: &str) -> Option<&'r super::mounts::MountPoint> {
+    r.mounts
+        .iter()
+        .filter(|m| {
+            let d = m.destination.trim_end_matches('/');
+            abs == d || abs.starts_with(&format!("{d}/"))
+        })
+        .max_by_key(|m| m.destination.len())
+}
+
+/// The path cleaned as an absolute path, without keeping a trailing `/` or `/.`.
+fn clean(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// `path` below the mount point `dest`, keeping a trailing `/` or `/.` of `path`.
+fn below(dest: &str, path: &str) -> String {
+    let abs = clean(path);
+    let d = dest.trim_end_matches('/');
+    let mut rest = abs.strip_prefix(d).unwrap_or("").to_string();
+    if rest.is_empty() {
+        rest.push('/');
+    }
+    if path.ends_with("/.") || path == "." {
+        if !rest.ends_with('/') {
+            rest.push('/');
+        }
+        rest.push('.');
+    } else if path.ends_with('/') && !rest.ends_with('/') {
+        rest.push('/');
+    }
+    rest
+}
+
+fn open_dir(p: &Path) -> Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        p,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?)
+}
+
+impl ContainerService {
+    /// Runs `f` with the container's root fd and the path to use below it (see the module doc),
+    /// blocking. `write`: the stopped container's layers are mounted read-write.
+    fn with_root<T>(
+        &self,
+        name: &str,
+        path: &str,
+        write: bool,
+        f: impl FnOnce(BorrowedFd<'_>, &str, &Record) -> Result<T>,
+    ) -> Result<T> {
+        let c = self.get(name)?;
+        let guard = c.op.blocking_lock();
+        let r = c.rec.lock().map_err(poisoned)?.clone();
+        if r.state.status.is_live() {
+            let root = self.live_root(&r)?;
+            drop(guard);
+            return f(root.as_fd(), path, &r);
+        }
+        let abs = clean(path);
+        if let Some(m) = mount_of(&r, &abs).filter(|m| m.kind != "tmpfs" && !m.source.is_empty()) {
+            let root = open_dir(Path::new(&m.source))?;
+            let rest = below(&m.destination, path);
+            return f(root.as_fd(), &rest, &r);
+        }
+        if write {
+            self.with_layers_rw(&r.id, |view| f(open_dir(view)?.as_fd(), path, &r))
+        } else {
+            self.with_layers_ro(&r.id, |view| f(open_dir(view)?.as_fd(), path, &r))
+        }
+    }
+
+    /// The root of the running container `r` as a directory fd: `/proc/<pid>/root`, checked to
+    /// be the container's rootfs mount (so a pid reused by another process is never used).
+    fn live_root(&self, r: &Record) -> Result<OwnedFd> {
+        let not_running = || Error::conflict(format!("Container {} is not running", r.id));
+        if r.state.pid <= 0 {
+            return Err(not_running());
+        }
+        let root = rustix::fs::open(
+            format!("/proc/{}/root", r.state.pid).as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|_| not_running())?;
+        let got = rustix::fs::fstat(&root).map_err(std::io::Error::from)?;
+        let want =
+            rustix::fs::stat(self.dir(&r.id).join("bundle/rootfs")).map_err(|_| not_running())?;
+        if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {
+            return Err(not_running());
+        }
+        Ok(root)
+    }
+
+    /// Run `f` on the stopped container's filesystem mounted read-write (its overlay at
+    /// `containers/<id>/view`), unmounted afterwards. The caller holds the `op` lock.
+    fn with_layers_rw<T>(&self, id: &str, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+        let key = super::lifecycle::snapshot_key(id);
+        let mounts = self.images.root().snapshots.mounts(&key)?;
+        let m = mounts
+            .first()
+            .ok_or_else(|| Error::internal("the container has no filesystem"))?;
+        let target = self.dir(id).join("view");
+        std::fs::create_dir_all(&target)?;
+        let mut cmd = std::process::Command::new("mount");
+        if m.kind != "bind" {
+            cmd.args(["-t", m.kind.as_str()]);
+        }
+        cmd.arg("-o").arg(m.data()).arg(&m.source).arg(&target);
+        if let Some(cwd) = &m.cwd {
+            cmd.current_dir(cwd);
+        }
+        let out = cmd.stdin(std::process::Stdio::null()).output()?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir(&target);
+            return Err(Error::internal(format!(
+                "mount the container's layers read-write: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let res = f(&target);
+        // Synchronously when possible: the container may start right after.
+        let unmounted = std::process::Command::new("umount")
+            .arg(&target)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            super::unmount_detached(&target);
+        }
+        let _ = std::fs::remove_dir(&target);
+        res
+    }
+
+    /// `HEAD /containers/{id}/archive?path=` (blocking).
+    pub fn archive_stat(&self, name: &str, path: &str) -> Result<ContainerPathStat> {
+        if path.is_empty() {
+            return Err(Error::invalid("must specify path parameter"));
+        }
+        self.with_root(name, path, false, |root, p, _| {
+            let st = copy::stat(root, p).map_err(|e| path_error(e, name, path, false))?;
+            Ok(ContainerPathStat::from(&st).renamed(path))
+        })
+    }
+
+    /// `GET /containers/{id}/archive?path=` (blocking): `started` gets the stat before the
+    /// first byte of the tar stream is written to `w`. An error before `started` is the
+    /// request's; one after it cuts the stream.
+    pub fn archive_path<W: Write>(
+        &self,
+        name: &str,
+        path: &str,
+        started: impl FnOnce(ContainerPathStat),
+        w: W,
+    ) -> Result<()> {
+        if path.is_empty() {
+            return Err(Error::invalid("must specify path parameter"));
+        }
+        let c = self.get(name)?;
+        self.with_root(name, path, false, |root, p, _| {
+            let r = copy::resolve(root, p)
+                .map_err(|e| path_error(e, name, path, false))?
+                .with_name(&shown_name(path));
+            started(ContainerPathStat::from(&r.stat));
+            self.event(&c, "archive-path", BTreeMap::new());
+            r.write_tar(w)
+                .map_err(|e| Error::internal(format!("archive {path}: {e}")))
+        })
+    }
+
+    /// `PUT /containers/{id}/archive?path=` (blocking): extract the tar stream `r` into the
+    /// directory `path` of the container.
+    pub fn extract_to_dir<R: Read>(
+        &self,
+        name: &str,
+        path: &str,
+        req: ExtractRequest,
+        r: R,
+    ) -> Result<()> {
+        if path.is_empty() {
+            return Err(Error::invalid("must specify path parameter"));
+        }
+        let c = self.get(name)?;
+        self.with_root(name, path, true, |root, p, rec| {
+            // Docker's order: the extraction point, then whether it may be written.
+            copy::open_dir(root, p).map_err(|e| path_error(e, name, path, true))?;
+            match mount_of(rec, &clean(path)) {
+                Some(m) if !m.rw => {
+                    return Err(Error::new(
+                        ErrorKind::Forbidden,
+                        "mounted volume is marked read-only",
+                    ))
+                }
+                None if rec.host_config.readonly_rootfs => {
+                    return Err(Error::new(
+                        ErrorKind::Forbidden,
+                        "container rootfs is marked read-only",
+                    ))
+                }
+                _ => {}
+            }
+            let owner = if req.copy_uid_gid {
+                container_owner(root, &rec.config.user)?
+            } else {
+                None
+            };
+            let opts = ExtractOptions {
+                no_overwrite_dir_non_dir: req.no_overwrite_dir_non_dir,
+                owner,
+            };
+            copy::extract(root, p, r, opts).map_err(|e| path_error(e, name, path, true))
+        })?;
+        self.event(&c, "extract-to-dir", BTreeMap::new());
+        Ok(())
+    }
+}
+
+impl ContainerPathStat {
+    /// Named after the path as the user gave it (a path redirected into a volume is found as
+    /// the volume's root).
+    fn renamed(mut self, path: &str) -> ContainerPathStat {
+        self.name = shown_name(path);
+        self
+    }
+}
+
+/// Go's `filepath.Base` of the path as Docker keeps it (`/` for the root, `.` for `x/.`).
+fn shown_name(path: &str) -> String {
+    if path == "." || path.ends_with("/.") {
+        return ".".into();
+    }
+    let abs = clean(path);
+    match abs.rsplit('/').next() {
+        Some("") | None => "/".into(),
+        Some(b) => b.to_string(),
+    }
+}
+
+/// `docker cp -a`: the uid and gid of the container's configured user (`name|uid[:group|gid]`,
+/// names looked up in the container's own /etc/passwd and /etc/group), `None` when it has none
+/// (the archive's owners are kept, as dockerd does).
+fn container_owner(root: BorrowedFd<'_>, user: &str) -> Result<Option<(u32, u32)>> {
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let read = |p: &str| {
+        copy::read_file(root, p, 4 << 20)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read("/etc/passwd");
+    let entry = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4 && (f[0] == u || f[2] == u)).then(|| (f[2].parse().ok(), f[3].parse().ok()))
+    });
+    let (uid, primary) = match (u.parse::<u32>(), entry) {
+        (_, Some((Some(uid), Some(gid)))) => (uid, gid),
+        (Ok(uid), _) => (uid, 0),
+        _ => {
+            return Err(Error::invalid(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            )))
+        }
+    };
+    let gid = match g {
+        None => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => read("/etc/group")
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 3 && f[0] == g)
+                        .then(|| f[2].parse().ok())
+                        .flatten()
+                })
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        },
+    };
+    Ok(Some((uid, gid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_modes() {
+        assert_eq!(go_file_mode(libc::S_IFDIR | 0o755), (1 << 31) | 0o755);
+        assert_eq!(go_file_mode(libc::S_IFLNK | 0o777), (1 << 27) | 0o777);
+        assert_eq!(go_file_mode(libc::S_IFREG | 0o4755), (1 << 23) | 0o755);
+        assert_eq!(
+            go_file_mode(libc::S_IFCHR | 0o666),
+            (1 << 26) | (1 << 21) | 0o666
+        );
+    }
+
+    #[test]
+    fn names_and_volume_paths() {
+        assert_eq!(shown_name("/data"), "data");
+        assert_eq!(shown_name("/data/"), "data");
+        assert_eq!(shown_name("/data/."), ".");
+        assert_eq!(shown_name("/"), "/");
+        assert_eq!(below("/data", "/data"), "/");
+        assert_eq!(below("/data", "/data/."), "/.");
+        assert_eq!(below("/data", "/data/x/"), "/x/");
+        assert_eq!(below("/data", "/data/../data/y"), "/y");
+    }
+}
