@@ -92,6 +92,28 @@ struct Packer<'w, W: Write> {
     b: tar::Builder<&'w mut W>,
     mode: Whiteouts,
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// Archive directories of kernel pseudo filesystems (a running container's /proc, /sys)
+    /// without their contents.
+    skip_pseudo: bool,
+}
+
+/// procfs, sysfs, cgroup (v1, v2), devpts, mqueue, securityfs, debugfs, tracefs, bpf.
+fn is_pseudo(fd: BorrowedFd<'_>) -> bool {
+    const MAGICS: [i64; 10] = [
+        0x9fa0,
+        0x6265_6572,
+        0x0027_e0eb,
+        0x6367_7270,
+        0x1cd1,
+        0x1980_0202,
+        0x7363_6673,
+        0x6462_6720,
+        0x7472_6163,
+        0xcafe_4a11,
+    ];
+    // f_type's integer type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::fstatfs(fd).is_ok_and(|s| MAGICS.contains(&(s.f_type as i64)))
 }
 
 fn header_for(st: &rustix::fs::Stat, kind: tar::EntryType) -> tar::Header {
@@ -236,7 +258,9 @@ impl<W: Write> Packer<'_, W> {
                     h.set_mode(0);
                     self.append(&mut h, &op, &[], io::empty())?;
                 }
-                self.dir(d.as_fd(), &dp)?;
+                if !(self.skip_pseudo && is_pseudo(d.as_fd())) {
+                    self.dir(d.as_fd(), &dp)?;
+                }
             }
             FileType::RegularFile => {
                 if st.st_nlink > 1 {
@@ -309,6 +333,9 @@ impl<W: Write> Packer<'_, W> {
             dp.push(b'/');
         }
         self.append(&mut h, &dp, &list_xattrs(d.as_fd()), io::empty())?;
+        if self.skip_pseudo && is_pseudo(d.as_fd()) {
+            return Ok(());
+        }
         self.dir(d.as_fd(), &dp)
     }
 }
@@ -336,6 +363,7 @@ pub fn tar_path<W: Write>(src: Source<'_>, as_name: &[u8], mut w: W) -> io::Resu
             b: tar::Builder::new(&mut w),
             mode: Whiteouts::AsIs,
             links: HashMap::new(),
+            skip_pseudo: true,
         };
         p.b.mode(tar::HeaderMode::Complete);
         match src {
@@ -360,6 +388,7 @@ pub fn tar_dir<W: Write>(root: BorrowedFd<'_>, mode: Whiteouts, w: W) -> io::Res
             b: tar::Builder::new(&mut hw),
             mode,
             links: HashMap::new(),
+            skip_pseudo: false,
         };
         p.b.mode(tar::HeaderMode::Complete);
         p.dir(root, b"")?;

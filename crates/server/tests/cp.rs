@@ -555,3 +555,63 @@ fn racing_symlink_flips_never_reach_the_host() {
     );
     eprintln!("copied out while flipping: {copied_out}/25");
 }
+
+#[test]
+fn owners_read_only_volumes_gzip_and_the_root() {
+    need_root!();
+    let b = Berthd::start();
+    let host = scratch(&b, "misc");
+    let f = host.join("owned");
+    std::fs::write(&f, "x\n").unwrap();
+    std::os::unix::fs::chown(&f, Some(1234), Some(4321)).unwrap();
+    // -a: the container user's ids, looked up in the container's /etc/passwd.
+    let sleeper = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sleep", "1000"]);
+        ok(&b, &args);
+    };
+    sleeper("byname", &["--user", "nobody"]);
+    ok(&b, &["cp", "-a", s(&f), "byname:/tmp/"]);
+    assert_eq!(
+        ok(&b, &["exec", "byname", "stat", "-c", "%u:%g", "/tmp/owned"]),
+        "65534:65534\n"
+    );
+    sleeper("bynum", &["--user", "1000:2000", "-v", "rodata:/ro:ro"]);
+    ok(&b, &["cp", "-a", s(&f), "bynum:/tmp/"]);
+    assert_eq!(
+        ok(&b, &["exec", "bynum", "stat", "-c", "%u:%g", "/tmp/owned"]),
+        "1000:2000\n"
+    );
+    // A read-only volume refuses, with Docker's text.
+    let err = fails(&b, &["cp", s(&f), "bynum:/ro/"]);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
+    // A gzip-compressed body is accepted.
+    let gz = Command::new("sh")
+        .arg("-c")
+        .arg(format!("tar -C {} -c owned | gzip", host.to_str().unwrap()))
+        .output()
+        .unwrap();
+    assert!(gz.status.success());
+    let (status, body) = http(
+        &b,
+        "PUT",
+        "/v1.41/containers/bynum/archive?path=/home",
+        &gz.stdout,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ok(&b, &["exec", "bynum", "cat", "/home/owned"]), "x\n");
+    // The whole filesystem, as docker does it.
+    ok(&b, &["cp", "bynum:/", s(&host.join("all"))]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("all/home/owned")).unwrap(),
+        "x\n"
+    );
+    assert!(host.join("all/bin/busybox").exists());
+    // The running container's /proc and /sys come as empty directories (as from dockerd, whose
+    // view of a container has no kernel filesystems mounted), not the host's sysfs.
+    for d in ["proc", "sys"] {
+        let n = std::fs::read_dir(host.join("all").join(d)).unwrap().count();
+        assert_eq!(n, 0, "/{d} was archived with its contents");
+    }
+}
