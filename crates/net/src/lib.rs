@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod error;
+pub mod files;
 pub mod ipam;
 pub mod link;
 pub mod netns;
