@@ -7,6 +7,9 @@
 //! RESOLVE_NO_MAGICLINKS)`: symlinks are followed the way the container would see them and can
 //! never lead out of its root. Walks and writes below that go by fd and never follow a symlink
 //! ([`crate::pack::tar_path`], the layer unpacker's entry code with a copy [`Policy`]).
+//! Mount points inside the root (a running container's volumes) are entered, kernel
+//! filesystems (procfs, sysfs, cgroupfs...) are not: archived as empty directories, refused as
+//! destinations; replacing an entry never removes anything below a mount point.
 //!
 //! Path semantics are Docker's (`ResolvePath` / `StatPath` / `PreserveTrailingDotOrSeparator`):
 //! the last component of a path is not followed when it is a symlink, unless the path ends with
@@ -311,10 +314,17 @@ pub fn extract<R: Read>(
     opts: ExtractOptions,
 ) -> Result<(), CopyError> {
     let fd = open_dir(root, dir)?;
+    if crate::pack::is_pseudo(fd.as_fd()) {
+        return Err(CopyError::Extract {
+            dir: dir.to_string(),
+            reason: "the directory is on a kernel filesystem".into(),
+        });
+    }
     let policy = Policy {
         layer: false,
         owner: opts.owner,
         no_replace_kind: opts.no_overwrite_dir_non_dir,
+        cross_mounts: true,
     };
     match LayerUnpacker::default().extract_into(dir, r, fd.as_fd(), policy) {
         Ok(_) => Ok(()),

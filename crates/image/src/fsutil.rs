@@ -92,11 +92,13 @@ pub(crate) fn remove_at(dirfd: impl AsFd, name: &[u8]) -> io::Result<()> {
         Err(rustix::io::Errno::ISDIR) | Err(rustix::io::Errno::PERM) => {}
         Err(e) => return Err(e.into()),
     }
-    let child = rustix::fs::openat(
+    // Never into a mount point (a container's volume or /proc, for `docker cp`).
+    let child = rustix::fs::openat2(
         dirfd,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
     )?;
     let mut names = Vec::new();
     for e in rustix::fs::Dir::read_from(&child)? {

@@ -98,7 +98,7 @@ struct Packer<'w, W: Write> {
 }
 
 /// procfs, sysfs, cgroup (v1, v2), devpts, mqueue, securityfs, debugfs, tracefs, bpf.
-fn is_pseudo(fd: BorrowedFd<'_>) -> bool {
+pub(crate) fn is_pseudo(fd: BorrowedFd<'_>) -> bool {
     const MAGICS: [i64; 10] = [
         0x9fa0,
         0x6265_6572,

@@ -19,7 +19,9 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
+use rustix::fs::{
+    AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
+};
 use rustix::io::Errno;
 use sha2::{Digest as _, Sha256};
 
@@ -279,6 +281,9 @@ pub(crate) struct Policy {
     /// Refuse to replace a directory with a non-directory and vice versa (instead of removing
     /// what is there).
     pub(crate) no_replace_kind: bool,
+    /// Entries may go below mount points inside the root (a running container's volumes),
+    /// except kernel filesystems (procfs, sysfs, cgroupfs...), which are refused.
+    pub(crate) cross_mounts: bool,
 }
 
 impl Policy {
@@ -287,7 +292,25 @@ impl Policy {
         layer: true,
         owner: None,
         no_replace_kind: false,
+        cross_mounts: false,
     };
+
+    /// How paths below the root are resolved.
+    fn resolve(&self) -> ResolveFlags {
+        if self.cross_mounts {
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS
+        } else {
+            IN_ROOT_NO_SYMLINKS
+        }
+    }
+
+    /// Refuses a directory on a kernel filesystem when mounts may be crossed.
+    fn check_fs(&self, fd: BorrowedFd<'_>) -> EntryResult<()> {
+        if self.cross_mounts && crate::pack::is_pseudo(fd) {
+            return Err("is on a kernel filesystem".into());
+        }
+        Ok(())
+    }
 }
 
 struct Ctx<'a> {
@@ -324,12 +347,13 @@ impl<'a> Ctx<'a> {
                 rel,
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
-                IN_ROOT_NO_SYMLINKS,
+                self.policy.resolve(),
             ) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => self.walk_create(comps)?,
                 Err(e) => return Err(errno_reason(e, "path")),
             };
+            self.policy.check_fs(fd.as_fd())?;
             self.cache = Some((key, fd));
         }
         match &self.cache {
@@ -340,6 +364,7 @@ impl<'a> Ctx<'a> {
 
     fn walk_create(&self, comps: &[&[u8]]) -> EntryResult<OwnedFd> {
         let mut fd = open_dir_in(self.root, "").map_err(|e| format!("open root: {e}"))?;
+        self.policy.check_fs(fd.as_fd())?;
         for c in comps {
             let open = |fd: &OwnedFd| {
                 rustix::fs::openat2(
@@ -347,7 +372,7 @@ impl<'a> Ctx<'a> {
                     *c,
                     OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                     Mode::empty(),
-                    IN_ROOT_NO_SYMLINKS,
+                    self.policy.resolve(),
                 )
             };
             fd = match open(&fd) {
@@ -361,6 +386,7 @@ impl<'a> Ctx<'a> {
                 }
                 Err(e) => return Err(errno_reason(e, "path")),
             };
+            self.policy.check_fs(fd.as_fd())?;
         }
         Ok(fd)
     }
@@ -719,6 +745,7 @@ impl From<String> for EntryError {
 }
 
 fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), EntryError> {
+    let policy = ctx.policy;
     let kind = e.header().entry_type();
     if kind.is_pax_global_extensions()
         || kind.is_pax_local_extensions()
@@ -865,8 +892,15 @@ fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), En
                 rustix::fs::mkdirat(p, name, Mode::from_raw_mode(0o700))
                     .map_err(|e| format!("mkdir: {}", io::Error::from(e)))?;
             }
-            let d = open_dir_read(p, name);
-            let d = d.map_err(|e| format!("open directory: {e}"))?;
+            let d = rustix::fs::openat2(
+                p,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+                policy.resolve(),
+            );
+            let d = d.map_err(|e| errno_reason(e, "directory"))?;
+            policy.check_fs(d.as_fd())?;
             rustix::fs::fchown(&d, Some(uid), Some(gid)).map_err(|e| format!("chown: {e}"))?;
             rustix::fs::fchmod(&d, mode).map_err(|e| format!("chmod: {e}"))?;
             set_xattrs(d.as_fd(), &pax.xattrs)?;
@@ -911,7 +945,7 @@ fn entry<R: Read>(ctx: &mut Ctx<'_>, e: &mut tar::Entry<'_, R>) -> Result<(), En
                     rel,
                     OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                     Mode::empty(),
-                    IN_ROOT_NO_SYMLINKS,
+                    policy.resolve(),
                 )
                 .map_err(|e| errno_reason(e, "hardlink target"))?
             };

@@ -138,6 +138,11 @@ fn check_copy_out(b: &Berthd, c: &str, host: &Path) {
     );
     let pw = std::fs::read_to_string(host.join("pw")).unwrap();
     assert_eq!(pw, ok(b, &["run", "--rm", "busybox", "cat", "/etc/passwd"]));
+    // A symlink as a symlink, or followed with -L (the CLI stats it first).
+    ok(b, &["cp", &format!("{c}:/d/l"), s(&host.join("l"))]);
+    assert_eq!(std::fs::read_link(host.join("l")).unwrap(), Path::new("f"));
+    ok(b, &["cp", "-L", &format!("{c}:/d/l"), s(&host.join("lf"))]);
+    assert_eq!(std::fs::read_to_string(host.join("lf")).unwrap(), "hi\n");
     // A missing path: Docker's error.
     let err = fails(b, &["cp", &format!("{c}:/nope"), s(&host.join("x"))]);
     assert!(
@@ -478,6 +483,28 @@ fn cp_into_a_volume_lands_in_the_volume() {
     let f = host.join("f");
     std::fs::write(&f, "in the volume\n").unwrap();
     ok(&b, &["cp", s(&f), "vc:/data/"]);
+    // A directory merged into a mount point below the extraction point lands in the volume.
+    let data = host.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("merged"), "merged\n").unwrap();
+    ok(&b, &["cp", s(&data), "vc:/"]);
+    assert_eq!(
+        ok(&b, &["exec", "vc", "cat", "/data/merged", "/data/f"]),
+        "merged\nin the volume\n"
+    );
+    // A file replacing the mount point (raw API, no noOverwriteDirNonDir) does not empty the
+    // volume: removal never crosses into a mount.
+    let over = raw_tar(&[("data", REG, "", "x")]);
+    let (status, body) = http(&b, "PUT", "/v1.41/containers/vc/archive?path=/", &over);
+    assert_ne!(status, 200, "{body}");
+    assert_eq!(ok(&b, &["exec", "vc", "cat", "/data/f"]), "in the volume\n");
+    // Kernel filesystems are refused, as extraction point and on the way.
+    let err = fails(&b, &["cp", s(&f), "vc:/proc/"]);
+    assert!(err.contains("kernel filesystem"), "{err}");
+    let into_sys = raw_tar(&[("sys/fs/x", REG, "", "x")]);
+    let (status, body) = http(&b, "PUT", "/v1.41/containers/vc/archive?path=/", &into_sys);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("kernel filesystem"), "{body}");
     // Stopped: the path below the volume's destination goes to the volume, not the layers.
     ok(&b, &["stop", "-t", "0", "vc"]);
     let g = host.join("g");
