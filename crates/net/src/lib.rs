@@ -17,6 +17,7 @@
 //! - [`error`] holds [`NetError`].
 #![deny(unsafe_code)]
 
+pub mod dns;
 pub mod error;
 pub mod files;
 pub mod ipam;
