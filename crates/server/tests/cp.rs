@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -522,8 +522,26 @@ fn cp_into_a_volume_lands_in_the_volume() {
         ),
         "in the volume\nwhile stopped\n"
     );
-    // The host file's owner is not needed for this: only content.
-    let _ = std::fs::metadata(&f).unwrap().uid();
+    // A stopped container's bound file is read from its source.
+    let bound = host.join("bound.txt");
+    std::fs::write(&bound, "bound\n").unwrap();
+    ok(
+        &b,
+        &[
+            "create",
+            "--name",
+            "bf",
+            "-v",
+            &format!("{}:/etc/bound.txt", s(&bound)),
+            "busybox",
+            "true",
+        ],
+    );
+    ok(&b, &["cp", "bf:/etc/bound.txt", s(&host.join("got"))]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("got")).unwrap(),
+        "bound\n"
+    );
 }
 
 #[test]

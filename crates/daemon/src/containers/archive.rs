@@ -12,7 +12,9 @@
 //! - Volumes and binds of a stopped container are not in its layers: a path below a mount
 //!   point's destination is served from the mount's source instead (decided on the path as
 //!   given: a symlink in the rootfs leading into a volume is not followed there, and inside
-//!   the volume the volume is the root). A stopped container's tmpfs mounts have no content.
+//!   the volume the volume is the root; a bound file is reachable by its exact destination only).
+//!   A stopped container's tmpfs mounts have no content, and a copy of a directory holding mount
+//!   points (`/`) shows the layers only.
 //!
 //! Paths from the request are resolved in the container's root by the kernel
 //! (`RESOLVE_IN_ROOT`), never followed to the host; see [`berth_image::copy`].
@@ -186,8 +188,22 @@ impl ContainerService {
         }
         let abs = clean(path);
         if let Some(m) = mount_of(&r, &abs).filter(|m| m.kind != "tmpfs" && !m.source.is_empty()) {
-            let root = open_dir(Path::new(&m.source))?;
-            let rest = below(&m.destination, path);
+            let src = Path::new(&m.source);
+            if std::fs::metadata(src)?.is_dir() {
+                let root = open_dir(src)?;
+                let rest = below(&m.destination, path);
+                return f(root.as_fd(), &rest, &r);
+            }
+            // A bound file: its directory as the root, the file as the only path in it.
+            let (Some(dir), Some(file)) = (src.parent(), src.file_name()) else {
+                return Err(Error::internal(format!("bad bind source {}", m.source)));
+            };
+            if abs != clean(&m.destination) {
+                let e = CopyError::NotADirectory(path.to_string());
+                return Err(path_error(e, name, path, write));
+            }
+            let root = open_dir(dir)?;
+            let rest = format!("/{}", file.to_string_lossy());
             return f(root.as_fd(), &rest, &r);
         }
         if write {
