@@ -8,6 +8,7 @@
 //! - [`containers`]: [`ContainerService`]: records on disk, names, the lifecycle through one
 //!   `berth-shim` per container, `ps`/`inspect`/`logs`, live restore.
 //! - [`volumes`]: [`VolumeService`], the `local` driver's volumes and who uses them.
+//! - [`networks`]: [`NetworkService`], networks and the sandboxes of running containers.
 //!
 //! The daemon never forks container processes and does not link the runtime's container code:
 //! it writes `config.json` and a shim task, and talks to shims over their sockets.
@@ -28,6 +29,7 @@ pub use containers::ContainerService;
 pub use error::{Error, ErrorKind, Result};
 pub use events::Events;
 pub use images::ImageService;
+pub use networks::NetworkService;
 pub use volumes::VolumeService;
 
 /// The daemon's services, wired together. Routes take the one they need.
@@ -37,6 +39,7 @@ pub struct Daemon {
     pub images: Arc<ImageService>,
     pub containers: Arc<ContainerService>,
     pub volumes: Arc<VolumeService>,
+    pub networks: Arc<NetworkService>,
     pub events: Events,
 }
 
@@ -52,10 +55,12 @@ impl Daemon {
         let images = Arc::new(ImageService::open(&config.data_root)?);
         let events = Events::default();
         let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
+        let networks = NetworkService::open(config.clone(), events.clone())?;
         let containers = ContainerService::open(
             config.clone(),
             images.clone(),
             volumes.clone(),
+            networks.clone(),
             events.clone(),
         )?;
         Ok(Daemon {
@@ -63,6 +68,7 @@ impl Daemon {
             images,
             containers,
             volumes,
+            networks,
             events,
         })
     }

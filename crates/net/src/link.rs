@@ -23,8 +23,8 @@ use rtnetlink::{
     RouteMessageBuilder,
 };
 
-use crate::NetError;
 use crate::netns::Netns;
+use crate::NetError;
 
 /// A bridge for one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,6 +424,24 @@ fn configure_inside(netns: &Netns, current: &str, want: &Inside<'_>) -> Result<(
 /// Runs one batch of netlink requests on a private current-thread runtime, with a socket opened
 /// in the calling thread's network namespace.
 fn with_handle<T, F, Fut>(f: F) -> Result<T, NetError>
+where
+    T: Send,
+    F: FnOnce(Handle) -> Fut + Send,
+    Fut: Future<Output = Result<T, NetError>>,
+{
+    // Inside a tokio runtime (the daemon), a nested runtime may not block this thread: the
+    // batch runs on a scoped thread, which inherits this thread's network namespace.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|s| {
+            s.spawn(|| run_batch(f))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+    }
+    run_batch(f)
+}
+
+fn run_batch<T, F, Fut>(f: F) -> Result<T, NetError>
 where
     F: FnOnce(Handle) -> Fut,
     Fut: Future<Output = Result<T, NetError>>,

@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::{self as h, Query, Resp};
-use crate::routes::{archive, containers, exec, images, system, volumes};
+use crate::routes::{archive, containers, exec, images, networks, system, volumes};
 
 /// What every handler gets.
 pub struct Ctx {
@@ -109,6 +109,15 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         }
         (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
             images::tag(&ctx, &name.join("/"))
+        }
+        (&Method::GET, ["networks"]) => networks::list(&ctx),
+        (&Method::POST, ["networks", "create"]) => networks::create(&ctx, req).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(&ctx, id),
+        (&Method::DELETE, ["networks", id]) => networks::remove(&ctx, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(&ctx, id, req).await,
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&ctx, id, req).await
         }
         (&Method::GET, ["volumes"]) => volumes::list(&ctx),
         (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,

@@ -73,17 +73,28 @@ fn health_goes_starting_healthy_unhealthy_with_events() {
     assert!(log.contains("not yet"), "{log}");
     let streak: i64 = log.split_whitespace().next().unwrap().parse().unwrap();
     assert!(streak >= 2, "{log}");
-    let (_, ev, _) = b.d(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        "0s",
-        "--filter",
-        "container=hc",
-        "--format",
-        "{{.Action}}",
-    ]);
+    // The events log has both transitions (asked again briefly: the last one may be in flight).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ev = loop {
+        let (_, ev, _) = b.d(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            "0s",
+            "--filter",
+            "container=hc",
+            "--format",
+            "{{.Action}}",
+        ]);
+        let has = |a: &str| ev.lines().any(|l| l == a);
+        if (has("health_status: healthy") && has("health_status: unhealthy"))
+            || Instant::now() > deadline
+        {
+            break ev;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
     let actions: Vec<&str> = ev
         .lines()
         .filter(|l| l.starts_with("health_status"))

@@ -231,21 +231,20 @@ fn copy_up_fills_an_empty_volume_from_the_image() {
         &["run", "--rm", "-v", "etcvol:/etc", "busybox", "ls", "/etc"],
     );
     assert!(!ls.contains("passwd"), "{ls}");
-    assert_eq!(
-        ok(
-            &b,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                "empty:/etc:nocopy",
-                "busybox",
-                "ls",
-                "/etc"
-            ]
-        ),
-        ""
+    // (Only the mount points of /etc/hostname, /etc/hosts and /etc/resolv.conf appear.)
+    let ls = ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "empty:/etc:nocopy",
+            "busybox",
+            "ls",
+            "/etc",
+        ],
     );
+    assert!(!ls.contains("passwd") && !ls.contains("group"), "{ls}");
     // An image VOLUME gets an anonymous volume with the image's content.
     ok(
         &b,

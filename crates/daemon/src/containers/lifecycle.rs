@@ -190,10 +190,31 @@ impl ContainerService {
             },
         };
         let mut warnings = Vec::new();
-        if matches!(host_config.network_mode.as_str(), "" | "default" | "bridge") {
-            warnings.push(
-                "bridge networking is not available yet: the container has a private network namespace with only loopback".to_string(),
-            );
+        let endpoints = req
+            .networking_config
+            .as_ref()
+            .map(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
+        let (mode, networks) = self.networks.plan(&host_config.network_mode, &endpoints)?;
+        match &mode {
+            crate::networks::sandbox::Mode::Container(other) => {
+                self.get(other).map_err(|_| {
+                    Error::not_found(format!("No such container: {other}"))
+                })?;
+            }
+            crate::networks::sandbox::Mode::Host | crate::networks::sandbox::Mode::None => {
+                if host_config
+                    .port_bindings
+                    .iter()
+                    .flatten()
+                    .any(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
+                {
+                    warnings.push(
+                        "Published ports are discarded when using host network mode".to_string(),
+                    );
+                }
+            }
+            crate::networks::sandbox::Mode::Networks => {}
         }
         let image_volumes = config.volumes.clone().unwrap_or_default();
         let (mounts, made_volumes) =
@@ -219,6 +240,8 @@ impl ContainerService {
             warnings: warnings.clone(),
             manually_stopped: false,
             mounts,
+            networks,
+            net: None,
         };
         // The spec must build now: a field Berth cannot honour fails create, not start.
         if let Err(e) = spec_for(self, &r) {
@@ -344,6 +367,7 @@ impl ContainerService {
                     if !by_policy {
                         rec.manually_stopped = false;
                     }
+                    rec.net = self.networks.sandbox_state(&rec.id);
                     rec.state = State {
                         status: Status::Running,
                         pid: pid as i64,
@@ -398,9 +422,23 @@ impl ContainerService {
     }
 
     /// Write the bundle, run the shim, connect pending attaches, start the process.
-    fn start_blocking(&self, c: &Ctr, r: &Record) -> Result<i32> {
+    fn start_blocking(self: &Arc<Self>, c: &Ctr, r: &Record) -> Result<i32> {
         let id = &r.id;
-        let spec = spec_for(self, r)?;
+        let mut spec = spec_for(self, r)?;
+        let patch = self.network_setup(r)?;
+        super::network::patch_spec(&mut spec, &patch);
+        match self.start_process(c, r, &spec) {
+            Ok(pid) => Ok(pid),
+            Err(e) => {
+                self.networks.teardown(id, None);
+                Err(e)
+            }
+        }
+    }
+
+    /// The rest of a start once the network exists.
+    fn start_process(&self, c: &Ctr, r: &Record, spec: &serde_json::Value) -> Result<i32> {
+        let id = &r.id;
         for m in r.mounts.iter().filter(|m| m.kind == "volume") {
             self.volumes.activate(&m.name)?;
         }
@@ -408,7 +446,7 @@ impl ContainerService {
         std::fs::create_dir_all(bundle.join("rootfs"))?;
         std::fs::write(
             bundle.join("config.json"),
-            serde_json::to_vec_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?,
+            serde_json::to_vec_pretty(spec).map_err(|e| Error::internal(e.to_string()))?,
         )?;
         let mounts = self.images.root().snapshots.mounts(&snapshot_key(id))?;
         let rootfs = mounts
@@ -523,8 +561,9 @@ impl ContainerService {
     }
 
     async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, exit: Option<berth_shim::ExitInfo>) {
-        let (code, oom, auto_remove, name, restart) = {
+        let (code, oom, auto_remove, name, restart, net) = {
             let Ok(mut r) = c.rec.lock() else { return };
+            let net = r.net.take();
             let code = exit.map(|e| e.code as i64).unwrap_or(255);
             let restart = !r.manually_stopped
                 && r.state.status != Status::Removing
@@ -552,9 +591,14 @@ impl ContainerService {
                 r.host_config.auto_remove,
                 r.id.clone(),
                 restart,
+                net,
             )
         };
         let _ = self.save(c);
+        // Its network goes with it: addresses, ports, namespace, DNS.
+        let nets = self.networks.clone();
+        let id = name.clone();
+        let _ = tokio::task::spawn_blocking(move || nets.teardown(&id, net.as_ref())).await;
         if oom {
             self.event(c, "oom", BTreeMap::new());
         }
@@ -843,6 +887,10 @@ impl ContainerService {
         if let Ok(mut all) = self.all.lock() {
             all.remove(&id);
         }
+        let net = c.rec.lock().ok().and_then(|mut r| r.net.take());
+        let nets = self.networks.clone();
+        let id3 = id.clone();
+        let _ = tokio::task::spawn_blocking(move || nets.teardown(&id3, net.as_ref())).await;
         // The container no longer uses its volumes; with `-v` its anonymous ones go too (a
         // volume another container also uses stays: removal refuses it).
         let mounts = c.rec.lock().map(|r| r.mounts.clone()).unwrap_or_default();
@@ -875,6 +923,31 @@ impl ContainerService {
         if let Ok(mut r) = c.rec.lock() {
             if r.state.status == Status::Removing {
                 r.state.status = Status::Dead;
+            }
+        }
+        // Its network: taken back if it still runs, undone otherwise.
+        let (net, live_net) = match c.rec.lock() {
+            Ok(r) => (r.net.clone(), (r.name.clone(), super::network::hostname(&r))),
+            Err(_) => return,
+        };
+        let shim_alive = status.is_live()
+            && ShimClient::new(self.shim_dir(id))
+                .call(&Request::Status)
+                .is_ok();
+        if shim_alive {
+            if let Some(n) = &net {
+                self.networks.readopt(
+                    id,
+                    &live_net.0,
+                    &live_net.1,
+                    n,
+                    &self.dir(id).join("resolv.conf"),
+                );
+            }
+        } else {
+            self.networks.teardown(id, net.as_ref());
+            if let Ok(mut r) = c.rec.lock() {
+                r.net = None;
             }
         }
         if !status.is_live() {

@@ -16,6 +16,7 @@ mod archive;
 mod exec;
 mod health;
 mod lifecycle;
+mod network;
 mod ops;
 mod views;
 
@@ -28,7 +29,7 @@ use tokio::sync::{oneshot, watch};
 pub use archive::{ContainerPathStat, ExtractRequest};
 pub use exec::{ExecRecord, StartedExec};
 pub use lifecycle::{AttachRequest, WaitCondition};
-pub use ops::{host_memory, CommitRequest};
+pub use ops::{host_memory, until_ns, CommitRequest};
 pub use record::{Record, State, Status};
 pub use views::LogOptions;
 
@@ -36,6 +37,7 @@ use crate::config::DaemonConfig;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::images::ImageService;
+use crate::networks::NetworkService;
 use crate::volumes::VolumeService;
 
 /// What waiters watch: bumps on every exit and on removal.
@@ -71,6 +73,7 @@ pub struct ContainerService {
     pub(crate) cfg: Arc<DaemonConfig>,
     pub(crate) images: Arc<ImageService>,
     pub(crate) volumes: Arc<VolumeService>,
+    pub(crate) networks: Arc<NetworkService>,
     pub(crate) events: Events,
     pub(crate) all: Mutex<HashMap<String, Arc<Ctr>>>,
     pub(crate) execs: exec::Execs,
@@ -82,6 +85,7 @@ impl ContainerService {
         cfg: Arc<DaemonConfig>,
         images: Arc<ImageService>,
         volumes: Arc<VolumeService>,
+        networks: Arc<NetworkService>,
         events: Events,
     ) -> Result<Arc<ContainerService>> {
         for d in [cfg.containers_dir(), cfg.shims_dir(), cfg.runtime_root()] {
@@ -91,6 +95,7 @@ impl ContainerService {
             cfg,
             images,
             volumes,
+            networks,
             events,
             all: Mutex::new(HashMap::new()),
             execs: exec::Execs::default(),
@@ -136,6 +141,7 @@ impl ContainerService {
         for id in restored {
             svc.restore(&id);
         }
+        svc.networks.sweep();
         Ok(svc)
     }
 

@@ -326,7 +326,7 @@ pub fn host_memory() -> u64 {
 
 /// `until` of a prune: Unix seconds (with a fraction) or a Go duration back from now
 /// (`24h`, `90m`, `10s`, `1h30m`). Nanoseconds.
-fn until_ns(v: &str, now_ns: i64) -> Result<i64> {
+pub fn until_ns(v: &str, now_ns: i64) -> Result<i64> {
     if let Ok(secs) = v.parse::<f64>() {
         return Ok((secs * 1e9) as i64);
     }

@@ -90,6 +90,12 @@ pub struct Record {
     /// Mount points resolved at create (volumes made, paths checked).
     #[serde(default)]
     pub mounts: Vec<super::mounts::MountPoint>,
+    /// The networks it is connected to, by name, the primary first.
+    #[serde(default)]
+    pub networks: Vec<(String, crate::networks::sandbox::Attachment)>,
+    /// Its network while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::networks::NetState>,
 }
 
 pub fn now_ns() -> i64 {

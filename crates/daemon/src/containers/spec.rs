@@ -168,19 +168,6 @@ pub(crate) fn user(u: &str) -> Result<(u32, u32)> {
 /// Fields Berth does not implement yet, when set: named in the error.
 fn refuse_unsupported(h: &HostConfig) -> Result<()> {
     let mut bad = Vec::new();
-    if !h.links.as_deref().unwrap_or_default().is_empty() {
-        bad.push("Links");
-    }
-    if h.port_bindings
-        .iter()
-        .flatten()
-        .any(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
-    {
-        bad.push("PortBindings (published ports come with bridge networking)");
-    }
-    if h.publish_all_ports {
-        bad.push("PublishAllPorts");
-    }
     if !h
         .resources
         .devices
@@ -228,12 +215,10 @@ fn refuse_unsupported(h: &HostConfig) -> Result<()> {
 
 /// The network mode's namespace: `None` joins the host's.
 fn network_ns(h: &HostConfig) -> Result<Option<Value>> {
+    // The namespace itself is made by the network service at start (its path is patched in).
     match h.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" => Ok(Some(json!({"type": "network"}))),
         "host" => Ok(None),
-        other => Err(Error::invalid(format!(
-            "network mode {other:?} is not supported yet (none, host and the loopback-only default are)"
-        ))),
+        _ => Ok(Some(json!({"type": "network"}))),
     }
 }
 

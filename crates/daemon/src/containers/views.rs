@@ -161,6 +161,10 @@ impl ContainerService {
                     },
                 },
                 mounts: r.mounts.iter().map(|m| m.to_api()).collect(),
+                ports: super::network::summary_ports(&r),
+                network_settings: berth_api::container::SummaryNetworkSettings {
+                    networks: super::network::settings(&r).networks,
+                },
                 ..Default::default()
             });
             if limit.is_some_and(|l| out.len() >= l) {
@@ -220,6 +224,10 @@ impl ContainerService {
             },
             config: r.config.clone(),
             mounts: r.mounts.iter().map(|m| m.to_api()).collect(),
+            network_settings: super::network::settings(&r),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             ..Default::default()
         })
     }

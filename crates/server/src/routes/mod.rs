@@ -4,5 +4,6 @@ pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
