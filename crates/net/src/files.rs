@@ -137,9 +137,12 @@ pub fn resolv_conf(host: &str, s: &ResolvSpec) -> ResolvConf {
         let ext: Vec<String> = servers.iter().map(|s| s.to_string()).collect();
         out.push_str(&format!("\n# ExtServers: [{}]\n", ext.join(" ")));
     } else {
+        // Loopback servers of the host mean nothing in another namespace; explicit `--dns`
+        // servers are kept as given (Docker's rule).
+        let from_host = s.dns.is_empty();
         let mut servers: Vec<IpAddr> = servers
             .into_iter()
-            .filter(|ip| !(s.drop_loopback && ip.is_loopback()))
+            .filter(|ip| !(from_host && s.drop_loopback && ip.is_loopback()))
             .collect();
         if servers.is_empty() {
             servers = vec![

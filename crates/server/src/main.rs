@@ -314,7 +314,11 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(serve(cfg, hosts, group, pidfile))
+    let res = rt.block_on(serve(cfg, hosts, group, pidfile));
+    // Threads still blocked on shims (a running container's wait) must not hold the exit:
+    // the containers keep running and a new berthd takes them back.
+    rt.shutdown_background();
+    res
 }
 
 async fn serve(

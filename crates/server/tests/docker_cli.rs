@@ -850,3 +850,26 @@ fn init_is_pid_1_reaps_and_forwards_signals() {
     assert_eq!(out.trim(), "143 sleep");
     b.d(&["rm", "ini"]);
 }
+
+#[test]
+fn a_stopped_daemon_exits_at_once_and_leaves_containers_running() {
+    need_root!();
+    let mut b = Berthd::start();
+    let (code, _, err) = b.d(&["run", "-d", "--name", "stays", "busybox", "sleep", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let mut child = b.child.take().unwrap();
+    let t = Instant::now();
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "berthd took {:?} to stop",
+        t.elapsed()
+    );
+    b.spawn();
+    let (_, out, _) = b.d(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(out.trim(), "stays running");
+}

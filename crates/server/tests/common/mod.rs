@@ -144,6 +144,10 @@ impl Berthd {
             .arg(self.bridge())
             .arg("--bip")
             .arg(self.bip())
+            // Name lookups the daemon does not answer go to a loopback address where nothing
+            // listens: tests never send DNS traffic out of the host.
+            .arg("--dns")
+            .arg("127.0.0.9")
             .arg("--shim")
             .arg(shim)
             .stdout(Stdio::null())
