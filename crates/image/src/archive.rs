@@ -182,7 +182,7 @@ pub fn store_image(
 }
 
 /// Layers unpacked while their blobs were stored, by blob digest.
-type Staged = HashMap<Digest, StagedLayer>;
+pub(crate) type Staged = HashMap<Digest, StagedLayer>;
 
 fn store_image_locked(
     st: Stores<'_>,
@@ -190,6 +190,20 @@ fn store_image_locked(
     layer_blobs: &[(Digest, String)],
     names: &[Reference],
     staged: &mut Staged,
+) -> Result<Loaded, ArchiveError> {
+    store_image_as(st, config, layer_blobs, names, staged, None)
+}
+
+/// [`store_image`] for a caller that holds the gc read lock and may have staged layers; with
+/// `manifest`, the image keeps that manifest (a pulled one, already in the content store)
+/// instead of one Berth writes.
+pub(crate) fn store_image_as(
+    st: Stores<'_>,
+    config: &[u8],
+    layer_blobs: &[(Digest, String)],
+    names: &[Reference],
+    staged: &mut Staged,
+    manifest: Option<Digest>,
 ) -> Result<Loaded, ArchiveError> {
     let content = st.images.content();
     let cinfo = content.write_blob(config)?;
@@ -246,12 +260,17 @@ fn store_image_locked(
             unpacked_size: snap.unpacked_size,
         });
     }
-    let manifest = Manifest::oci(
-        Descriptor::new(MEDIA_OCI_CONFIG, cinfo.digest.clone(), cinfo.size),
-        descs,
-    );
-    let minfo = content.write_blob(&manifest.to_bytes())?;
-    let image = Image::from_config(config, layers, Some(minfo.digest))?;
+    let manifest = match manifest {
+        Some(m) => m,
+        None => {
+            let m = Manifest::oci(
+                Descriptor::new(MEDIA_OCI_CONFIG, cinfo.digest.clone(), cinfo.size),
+                descs,
+            );
+            content.write_blob(&m.to_bytes())?.digest
+        }
+    };
+    let image = Image::from_config(config, layers, Some(manifest))?;
     st.images.put(image.clone())?;
     let mut moved = Vec::new();
     for n in names {

@@ -18,6 +18,8 @@
 //!   `import` (rootfs tarball + Dockerfile changes) and `export` (directory → tar).
 //! - [`copy`]: `docker cp`: stat, archive and extract paths inside a container's root by fd.
 //! - [`gc`]: untag / remove / prune with computed snapshot reference counts, and `verify`.
+//! - [`registry`]: the distribution v2 client: pull (layers unpacked while they download,
+//!   resumable), push (mounts, chunked uploads), login, tags; auth and TLS per registry.
 //!
 //! [`ImageRoot`] opens all three stores below one data root.
 #![forbid(unsafe_code)]
@@ -32,6 +34,7 @@ pub mod images;
 pub mod manifest;
 pub mod pack;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod unpack;
 
@@ -41,6 +44,10 @@ pub use gc::{GcError, RemoveReport, VerifyReport};
 pub use images::{HistoryEntry, Image, ImageError, ImageStore, Layer};
 pub use manifest::{chain_ids, Compression, Descriptor, Index, Manifest};
 pub use reference::{resolve_id_prefix, Digest, Reference, ReferenceError};
+pub use registry::{
+    Credentials, Event, PullOptions, PullResult, PushOptions, PushResult, Registry, RegistryConfig,
+    RegistryError,
+};
 pub use snapshot::{
     Change, ChangeKind, CommitInfo, Kind, LayerSource, Mount, SnapshotError, SnapshotInfo,
     Snapshotter, Usage,
