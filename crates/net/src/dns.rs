@@ -25,6 +25,9 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 pub enum Lookup {
     /// Ours, with these addresses (possibly none of the asked family: an empty answer).
     Found(Vec<IpAddr>),
+    /// In our namespace (say `x.mynet` on the asker's network) but nobody by that name:
+    /// NXDOMAIN, not relayed.
+    NoSuchName,
     /// Not a name we serve: relay it upstream.
     NotOurs,
 }
@@ -41,6 +44,10 @@ pub trait Resolver: Send + Sync + std::fmt::Debug {
 const T_A: u16 = 1;
 const T_PTR: u16 = 12;
 const T_AAAA: u16 = 28;
+const RCODE_SERVFAIL: u8 = 2;
+const RCODE_NXDOMAIN: u8 = 3;
+/// The largest UDP answer for a client that did not announce more (RFC 1035).
+const UDP_MAX: usize = 512;
 
 /// A parsed question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,10 +153,22 @@ fn response(query: &[u8], q: &Question, rcode: u8, answers: &[Vec<u8>], rtype: u
     out
 }
 
+/// Cut an answer of ours to what fits a UDP datagram: the answers dropped and TC set, so the
+/// client asks again over TCP. Our answers have only the question and the answer section.
+fn fit_udp(mut msg: Vec<u8>, q: &Question) -> Vec<u8> {
+    if msg.len() > UDP_MAX {
+        msg.truncate(q.end);
+        msg[2] |= 0x02;
+        msg[6] = 0;
+        msg[7] = 0;
+    }
+    msg
+}
+
 /// SERVFAIL for a message we could parse at least the ID of.
 fn servfail(query: &[u8]) -> Option<Vec<u8>> {
     let q = parse_query(query)?;
-    Some(response(query, &q, 2, &[], q.qtype))
+    Some(response(query, &q, RCODE_SERVFAIL, &[], q.qtype))
 }
 
 /// `4.3.2.1.in-addr.arpa` → 1.2.3.4 (IPv4 only).
@@ -168,6 +187,15 @@ fn reverse_name(name: &str) -> Option<IpAddr> {
 
 /// Our answer to `query`, or `None` to relay it.
 pub fn answer(query: &[u8], client: &str, r: &dyn Resolver) -> Option<Vec<u8>> {
+    answer_q(query, client, r).map(|(_, a)| a)
+}
+
+/// [`answer`] cut to a UDP datagram.
+fn answer_udp(query: &[u8], client: &str, r: &dyn Resolver) -> Option<Vec<u8>> {
+    answer_q(query, client, r).map(|(q, a)| fit_udp(a, &q))
+}
+
+fn answer_q(query: &[u8], client: &str, r: &dyn Resolver) -> Option<(Question, Vec<u8>)> {
     let q = parse_query(query)?;
     if q.qclass != 1 {
         return None;
@@ -177,10 +205,12 @@ pub fn answer(query: &[u8], client: &str, r: &dyn Resolver) -> Option<Vec<u8>> {
         let name = r.reverse(client, ip)?;
         let mut rd = Vec::new();
         encode_name(&name, &mut rd);
-        return Some(response(query, &q, 0, &[rd], T_PTR));
+        let a = response(query, &q, 0, &[rd], T_PTR);
+        return Some((q, a));
     }
-    match r.resolve(client, &q.name) {
-        Lookup::NotOurs => None,
+    let a = match r.resolve(client, &q.name) {
+        Lookup::NotOurs => return None,
+        Lookup::NoSuchName => response(query, &q, RCODE_NXDOMAIN, &[], q.qtype),
         Lookup::Found(ips) => {
             let answers: Vec<Vec<u8>> = ips
                 .iter()
@@ -190,9 +220,10 @@ pub fn answer(query: &[u8], client: &str, r: &dyn Resolver) -> Option<Vec<u8>> {
                     _ => None,
                 })
                 .collect();
-            Some(response(query, &q, 0, &answers, q.qtype))
+            response(query, &q, 0, &answers, q.qtype)
         }
-    }
+    };
+    Some((q, a))
 }
 
 /// Relay `query` to the upstreams in order over UDP; the first answer wins.
@@ -288,7 +319,7 @@ impl Server {
                     continue;
                 };
                 let query = buf[..n].to_vec();
-                if let Some(a) = answer(&query, &c1, r1.as_ref()) {
+                if let Some(a) = answer_udp(&query, &c1, r1.as_ref()) {
                     let _ = udp.send_to(&a, peer).await;
                     continue;
                 }
@@ -407,6 +438,8 @@ mod tests {
         fn resolve(&self, _c: &str, name: &str) -> Lookup {
             match name {
                 "web" => Lookup::Found(vec!["10.0.0.2".parse().expect("ip")]),
+                "many" => Lookup::Found((0..100u8).map(|i| IpAddr::from([10, 0, 1, i])).collect()),
+                "gone.net1" => Lookup::NoSuchName,
                 _ => Lookup::NotOurs,
             }
         }
@@ -430,6 +463,27 @@ mod tests {
         assert!(answer(&query(9, "example.com", types::A), "c", &Fake).is_none());
         let a = answer(&query(10, "2.0.0.10.in-addr.arpa", types::PTR), "c", &Fake).expect("ptr");
         assert_eq!(a[7], 1);
+    }
+
+    #[test]
+    fn misses_in_our_namespace_are_nxdomain() {
+        let a = answer(&query(11, "gone.net1", types::A), "c", &Fake).expect("ours");
+        assert_eq!(parse_answers(&a), Some((3, vec![])));
+        // Authoritative, a response, the ID kept.
+        assert_eq!((a[0], a[1], a[2] & 0x84), (0, 11, 0x84));
+    }
+
+    #[test]
+    fn big_answers_are_truncated_for_udp_only() {
+        let q = query(12, "many", types::A);
+        let full = answer(&q, "c", &Fake).expect("ours");
+        assert_eq!(parse_answers(&full).expect("parse").1.len(), 100);
+        let cut = answer_udp(&q, "c", &Fake).expect("ours");
+        assert!(cut.len() <= UDP_MAX);
+        assert_eq!(cut[2] & 0x02, 0x02, "TC set");
+        assert_eq!(parse_answers(&cut), Some((0, vec![])));
+        let small = answer_udp(&query(13, "web", types::A), "c", &Fake).expect("ours");
+        assert_eq!(small[2] & 0x02, 0);
     }
 
     #[test]
