@@ -564,20 +564,7 @@ impl LayerCtx<'_, '_> {
         let writer = content.writer(&name, Some(&desc.digest))?;
         let Some(mut w) = writer else {
             // The blob is here (from another image, or a concurrent pull): unpack it.
-            if !snaps.exists(self.chains[i].hex()) {
-                let rd = Extracting {
-                    inner: content.reader(&desc.digest)?,
-                    tx: tx.clone(),
-                    id: id.clone(),
-                    total: desc.size,
-                    pos: 0,
-                    last: 0,
-                    downloaded: Arc::new(AtomicBool::new(true)),
-                };
-                snaps.unpack_layer(&self.chains[i], parent, &self.diff_ids[i], rd)?;
-            }
-            let _ = tx.send(Event::new(Some(&id), "Pull complete"));
-            return Ok(());
+            return self.unpack_stored(i, tx);
         };
         let follower = w.follow()?;
         let downloaded = Arc::new(AtomicBool::new(false));
@@ -615,23 +602,45 @@ impl LayerCtx<'_, '_> {
             downloaded.store(true, Ordering::Relaxed);
             let staged = stage.join();
             committed?;
-            match staged {
-                Ok(Ok(layer)) => {
-                    // The diff ID is checked here; on any failure the layer is unpacked again
-                    // from the verified blob when the image is stored, which reports the error.
-                    if snaps
-                        .commit_staged(layer, parent, &self.diff_ids[i])
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                _ => return Ok(()),
+            // The diff ID is checked when the staged layer is named; if unpacking while
+            // downloading failed (or the diff ID differs), the layer is unpacked again from the
+            // verified blob, which reports the real error.
+            let named = match staged {
+                Ok(Ok(layer)) => snaps
+                    .commit_staged(layer, parent, &self.diff_ids[i])
+                    .is_ok(),
+                _ => false,
+            };
+            if !named {
+                return self.unpack_stored(i, tx);
             }
             let _ = tx.send(Event::bytes(&id, "Extracting", desc.size, desc.size));
             let _ = tx.send(Event::new(Some(&id), "Pull complete"));
             Ok(())
         })
+    }
+
+    /// Unpacks layer `i` from its blob in the content store.
+    fn unpack_stored(&self, i: usize, tx: &Sender<Event>) -> Result<(), RegistryError> {
+        let desc = &self.layers[i];
+        let id = desc.digest.short().to_owned();
+        let content = self.root.images.content();
+        let snaps = &self.root.snapshots;
+        if !snaps.exists(self.chains[i].hex()) {
+            let rd = Extracting {
+                inner: content.reader(&desc.digest)?,
+                tx: tx.clone(),
+                id: id.clone(),
+                total: desc.size,
+                pos: 0,
+                last: 0,
+                downloaded: Arc::new(AtomicBool::new(true)),
+            };
+            let parent = i.checked_sub(1).map(|p| &self.chains[p]);
+            snaps.unpack_layer(&self.chains[i], parent, &self.diff_ids[i], rd)?;
+        }
+        let _ = tx.send(Event::new(Some(&id), "Pull complete"));
+        Ok(())
     }
 
     /// Streams the blob into `w`, resuming with `Range` after broken connections.
