@@ -30,6 +30,9 @@ stop() {
   if [ -n "$started" ] && [ -z "${KEEP_BERTHD:-}" ]; then
     kill "$started" 2>/dev/null || true
     wait "$started" 2>/dev/null || true
+    # What berthd made on the host for networking (its data root stays).
+    ip link del berth0 2>/dev/null || true
+    nft delete table inet berth 2>/dev/null || true
   fi
 }
 trap stop EXIT
@@ -45,6 +48,7 @@ tar -C "$rootfs" -c . | "${cli[@]}" import - busybox:latest
 echo "== run a container"
 "${cli[@]}" run --rm --name berth-demo --memory 64m --pids-limit 64 busybox sh -c '
   echo "hello from $(hostname): uid=$(id -u), pid=$$"
+  echo "network: $(ip -4 -o addr show eth0 | awk "{print \$4}") via $(ip route | awk "/default/{print \$3}")"
   grep -E "^(CapEff|Seccomp|NoNewPrivs)" /proc/self/status
   echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
   echo "pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"

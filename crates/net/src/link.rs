@@ -16,7 +16,9 @@ use std::os::fd::AsRawFd;
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage, MacVlanMode};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage, MacVlanMode,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
@@ -198,8 +200,10 @@ pub fn enable_ip_forward() -> Result<bool, NetError> {
 pub fn attach_veth(spec: &VethSpec<'_>) -> Result<(), NetError> {
     check_name(&spec.host_name)?;
     check_name(&spec.ifname)?;
-    let peer = &temp_name(&spec.host_name);
-    let moved = with_handle(|h| async move {
+    // The peer is created directly inside the namespace with its final name, MAC and MTU, and
+    // the host end directly on the bridge and up: moving a link between namespaces costs the
+    // kernel an RCU grace period (≈ 20 ms here), creating it there does not.
+    with_handle(|h| async move {
         let bridge = match find_link(&h, &spec.bridge).await? {
             Some(link) if link_kind(&link) == Some(&InfoKind::Bridge) => link.header.index,
             _ => {
@@ -209,7 +213,19 @@ pub fn attach_veth(spec: &VethSpec<'_>) -> Result<(), NetError> {
                 )));
             }
         };
-        let mut veth = LinkVeth::new(&spec.host_name, peer);
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(spec.ifname.clone())
+            .setns_by_fd(spec.netns.fd().as_raw_fd());
+        if let Some(mac) = spec.mac {
+            peer = peer.address(mac.to_vec());
+        }
+        if let Some(mtu) = spec.mtu {
+            peer = peer.mtu(mtu);
+        }
+        let mut veth = LinkVeth::new(&spec.host_name, &spec.ifname)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .controller(bridge)
+            .up();
         if let Some(mtu) = spec.mtu {
             veth = veth.mtu(mtu);
         }
@@ -223,14 +239,8 @@ pub fn attach_veth(spec: &VethSpec<'_>) -> Result<(), NetError> {
                 }
                 _ => nl_err(format!("create veth {}", spec.host_name), e),
             })?;
-        let plugged = async {
+        let hairpin = async {
             let host = index_of(&h, &spec.host_name).await?;
-            set_link(
-                &h,
-                LinkUnspec::new_with_index(host).controller(bridge).up(),
-                &spec.host_name,
-            )
-            .await?;
             // Hairpin: frames may go back out the port they came in on, so a container reaches
             // its own published port through a host address (Docker does this when it runs
             // without its userland proxy, as Berth always does).
@@ -238,23 +248,15 @@ pub fn attach_veth(spec: &VethSpec<'_>) -> Result<(), NetError> {
                 .set_port(LinkBridgePort::new(host).hairpin(true).build())
                 .execute()
                 .await
-                .map_err(|e| nl_err(format!("set hairpin mode on {}", spec.host_name), e))?;
-            let peer_index = index_of(&h, peer).await?;
-            set_link(
-                &h,
-                LinkUnspec::new_with_index(peer_index).setns_by_fd(spec.netns.fd().as_raw_fd()),
-                peer,
-            )
-            .await
+                .map_err(|e| nl_err(format!("set hairpin mode on {}", spec.host_name), e))
         }
         .await;
-        if plugged.is_err() {
+        if hairpin.is_err() {
             let _ = del_by_name(&h, &spec.host_name).await;
         }
-        plugged
-    });
-    moved?;
-    configure_inside(spec.netns, peer, &spec.inside()).inspect_err(|_| {
+        hairpin
+    })?;
+    finish_inside(spec.netns, &spec.inside()).inspect_err(|_| {
         // Deleting the host end deletes its peer wherever it is.
         let _ = delete_link(&spec.host_name);
     })
@@ -421,6 +423,28 @@ fn configure_inside(netns: &Netns, current: &str, want: &Inside<'_>) -> Result<(
     })?
 }
 
+/// Addresses, up and the default route of an interface already named and addressed (MAC,
+/// MTU) inside `netns`.
+fn finish_inside(netns: &Netns, want: &Inside<'_>) -> Result<(), NetError> {
+    netns.run(|| {
+        with_handle(|h| async move {
+            let index = index_of(&h, want.ifname).await?;
+            add_addrs(&h, index, want.ifname, want.addrs).await?;
+            set_link(&h, LinkUnspec::new_with_index(index).up(), want.ifname).await?;
+            if let Some(gw) = want.gateway {
+                let route = match gw {
+                    IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(v4).build(),
+                    IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(v6).build(),
+                };
+                h.route().add(route).execute().await.map_err(|e| {
+                    nl_err(format!("add default route via {gw} on {}", want.ifname), e)
+                })?;
+            }
+            Ok(())
+        })
+    })?
+}
+
 /// Runs one batch of netlink requests on a private current-thread runtime, with a socket opened
 /// in the calling thread's network namespace.
 fn with_handle<T, F, Fut>(f: F) -> Result<T, NetError>
@@ -540,15 +564,6 @@ fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
     })
 }
 
-/// A name for the container end while it is still on the host: unique per host end and process.
-fn temp_name(host_name: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed).to_le_bytes();
-    let pid = std::process::id().to_le_bytes();
-    format!("bthp{:08x}", fnv1a(&[host_name.as_bytes(), &pid, &n]))
-}
-
 /// Interface names: 1 to 15 bytes, no `/`, whitespace or `:`, not `.` or `..`.
 fn check_name(name: &str) -> Result<(), NetError> {
     let bad = name.is_empty()
@@ -594,8 +609,6 @@ mod tests {
         assert_ne!(v, veth_name("c0ffee", "net2"));
         let b = bridge_name("net1");
         assert!(b.starts_with("bthbr-") && b.len() == 14, "{b}");
-        assert!(temp_name(&v).len() <= 15);
-        assert_ne!(temp_name(&v), temp_name(&v));
     }
 
     #[test]

@@ -226,8 +226,12 @@ impl NetworkService {
     /// Make the container's network before it starts. On error nothing is left.
     pub fn setup(self: &Arc<Self>, req: &SetupRequest) -> Result<SpecPatch> {
         let mut undo = Undo::default();
+        let t = std::time::Instant::now();
         match self.setup_inner(req, &mut undo) {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                tracing::debug!(container = %req.id, elapsed = ?t.elapsed(), "network set up");
+                Ok(p)
+            }
             Err(e) => {
                 self.undo(&req.id, undo);
                 Err(e)
@@ -297,14 +301,18 @@ impl NetworkService {
         let path = self.netns_path(&req.id);
         // A handle left by a crash is stale by now.
         let _ = Netns::remove(&path);
+        let t = std::time::Instant::now();
         let ns = Netns::create(&path).map_err(net_err)?;
         undo.netns = Some(path.clone());
+        let t_ns = t.elapsed();
         ns.set_loopback_up().map_err(net_err)?;
+        let t_lo = t.elapsed();
         state.netns = Some(path.clone());
         for (i, (_, a)) in req.attachments.iter().enumerate() {
             let ep = self.plug(&ns, req, a, i, i == 0, undo)?;
             state.endpoints.push(ep);
         }
+        tracing::debug!(netns = ?t_ns, lo = ?t_lo, endpoints = ?t.elapsed(), "network steps");
         // Published ports (only meaningful with a bridge endpoint).
         let wanted = ports::wanted(&req.exposed, req.port_bindings.as_ref(), req.publish_all)?;
         let (published, reservation) = if req.mode == Mode::Networks && !wanted.is_empty() {
@@ -438,11 +446,10 @@ impl NetworkService {
     ) -> Result<EndpointState> {
         let (net, ip) = {
             let mut st = self.state.lock().map_err(poisoned)?;
-            let net: NetRecord = st
-                .nets
-                .get(&a.network_id)
-                .cloned()
-                .ok_or_else(|| Error::not_found(format!("network {} not found", a.network_id)))?;
+            let net: NetRecord =
+                st.nets.get(&a.network_id).cloned().ok_or_else(|| {
+                    Error::not_found(format!("network {} not found", a.network_id))
+                })?;
             let requested = if a.ipv4.is_empty() {
                 None
             } else {
@@ -559,6 +566,12 @@ impl NetworkService {
     /// Undo a container's network after it exited (or when it is removed): DNS server, ports,
     /// addresses, the namespace (its veths and macvlans go with it).
     pub fn teardown(&self, id: &str, persisted: Option<&NetState>) {
+        let t = std::time::Instant::now();
+        self.teardown_inner(id, persisted);
+        tracing::debug!(container = %id, elapsed = ?t.elapsed(), "network torn down");
+    }
+
+    fn teardown_inner(&self, id: &str, persisted: Option<&NetState>) {
         let sb = self
             .state
             .lock()
