@@ -296,7 +296,7 @@ pub struct Ipam {
 impl Ipam {
     /// Open (or start) the store at `path`.
     pub fn open(path: &Path) -> Result<Ipam, NetError> {
-        let store = match std::fs::read(path) {
+        let store: Store = match std::fs::read(path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| NetError::Invalid(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Store {
@@ -305,18 +305,32 @@ impl Ipam {
             },
             Err(e) => return Err(NetError::io(format!("read {}", path.display()), e)),
         };
+        if store.schema != SCHEMA {
+            return Err(NetError::Invalid(format!(
+                "{}: unsupported IPAM store schema {} (this berth reads {SCHEMA})",
+                path.display(),
+                store.schema
+            )));
+        }
         Ok(Ipam {
             path: path.to_owned(),
             store,
         })
     }
 
+    /// Write the store to a temporary file, sync it and rename it over the old one, so a crash
+    /// leaves either the old or the new state, never half a file.
     fn persist(&self) -> Result<(), NetError> {
-        let tmp = self.path.with_extension("tmp");
+        use std::io::Write;
+        let tmp = self.path.with_extension("json.tmp");
         let data =
             serde_json::to_vec_pretty(&self.store).map_err(|e| NetError::Invalid(e.to_string()))?;
-        std::fs::write(&tmp, data)
-            .map_err(|e| NetError::io(format!("write {}", tmp.display()), e))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()
+        };
+        write().map_err(|e| NetError::io(format!("write {}", tmp.display()), e))?;
         std::fs::rename(&tmp, &self.path)
             .map_err(|e| NetError::io(format!("write {}", self.path.display()), e))
     }
@@ -329,13 +343,12 @@ impl Ipam {
     /// text.
     pub fn add_network(&mut self, id: &str, pool: Pool) -> Result<(), NetError> {
         pool.validate()?;
-        if let Some((other, _)) = self
+        if self
             .store
             .networks
             .iter()
-            .find(|(o, n)| o.as_str() != id && n.pool.subnet.overlaps(&pool.subnet))
+            .any(|(o, n)| o.as_str() != id && n.pool.subnet.overlaps(&pool.subnet))
         {
-            let _ = other;
             return Err(NetError::Conflict(
                 "Pool overlaps with other one on this address space".into(),
             ));
@@ -381,7 +394,8 @@ impl Ipam {
                         "no configured subnet or ip-range contain the IP address {ip}"
                     )));
                 }
-                if n.addrs.contains_key(&ip) || Some(ip) == n.pool.gateway {
+                // The gateway, network and broadcast addresses count as taken (Docker's text).
+                if n.addrs.contains_key(&ip) || !n.pool.assignable(ip) {
                     return Err(NetError::Conflict("Address already in use".into()));
                 }
                 ip
@@ -393,7 +407,8 @@ impl Ipam {
                 let start = last_ip
                     .filter(|l| range.contains(*l))
                     .map(|l| range.offset(l))
-                    .unwrap_or(0);
+                    // Nothing handed out from the range yet: begin at its first address.
+                    .unwrap_or(size - 1);
                 let mut found = None;
                 for k in 1..=size {
                     let off = (start + k) % size;
@@ -542,6 +557,14 @@ mod tests {
             m.allocate("n1", "x", Some(ip("10.8.0.1"))),
             Err(NetError::Invalid(_))
         ));
+        for reserved in ["10.9.0.0", "10.9.0.1", "10.9.0.7"] {
+            let e = m.allocate("n1", "x", Some(ip(reserved)));
+            assert_eq!(
+                e.map_err(|e| e.to_string()),
+                Err("Address already in use".to_string()),
+                "{reserved}"
+            );
+        }
         drop(m);
         let mut m = Ipam::open(&path).expect("reopen");
         assert_eq!(m.allocations("n1").len(), 2);
@@ -553,6 +576,69 @@ mod tests {
         m.retain_owners(|o| o != "f").expect("retain");
         m.release_owner("e").expect("release owner");
         assert_eq!(m.allocations("n1").len(), 3);
+        // The file on disk follows every mutation.
+        assert_eq!(
+            Ipam::open(&path).expect("reopen").allocations("n1").len(),
+            3
+        );
+        m.remove_network("n1").expect("remove");
+        assert!(!Ipam::open(&path).expect("reopen").has_network("n1"));
+    }
+
+    #[test]
+    fn store_schema_is_checked() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let path = t.path().join("ipam.json");
+        std::fs::write(&path, r#"{"schema":99,"networks":{}}"#).expect("write");
+        let e = Ipam::open(&path).expect_err("newer schema");
+        assert!(
+            e.to_string().contains("unsupported IPAM store schema 99"),
+            "{e}"
+        );
+        std::fs::write(&path, "{").expect("write");
+        assert!(Ipam::open(&path).is_err());
+    }
+
+    #[test]
+    fn ip_range_and_ipv6() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let mut m = Ipam::open(&t.path().join("ipam.json")).expect("open");
+        m.add_network(
+            "r",
+            Pool {
+                subnet: s("10.20.0.0/24"),
+                gateway: Some(ip("10.20.0.1")),
+                ip_range: Some(s("10.20.0.128/30")),
+            },
+        )
+        .expect("add");
+        let got: Vec<IpAddr> = (0..4)
+            .map(|i| m.allocate("r", &format!("c{i}"), None).expect("alloc"))
+            .collect();
+        assert_eq!(
+            got,
+            ["10.20.0.128", "10.20.0.129", "10.20.0.130", "10.20.0.131"].map(ip)
+        );
+        assert!(m.allocate("r", "full", None).is_err());
+        // A static address outside the range but inside the subnet is fine (as Docker).
+        assert_eq!(
+            m.allocate("r", "s", Some(ip("10.20.0.5"))).expect("static"),
+            ip("10.20.0.5")
+        );
+        m.add_network(
+            "v6",
+            Pool {
+                subnet: s("fd00:1::/64"),
+                gateway: Some(ip("fd00:1::1")),
+                ip_range: None,
+            },
+        )
+        .expect("add v6");
+        assert_eq!(m.allocate("v6", "c", None).expect("v6"), ip("fd00:1::2"));
+        assert!(matches!(
+            m.allocate("nope", "c", None),
+            Err(NetError::NotFound(_))
+        ));
     }
 
     #[test]
