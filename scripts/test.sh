@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BERTH_FIXTURES=${BERTH_FIXTURES:-$PWD/.cache/fixtures}
 scripts/fixture-busybox.sh >/dev/null
+# docker-compose v1 for its black-box test (PyPI through pip; skipped quietly if offline when
+# not in CI).
+scripts/compose-venv.sh >/dev/null || [ -z "${CI:-}" ]
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
