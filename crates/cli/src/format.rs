@@ -1023,13 +1023,18 @@ impl Exec {
 /// Go's text/tabwriter with docker's settings (minwidth 10, tabwidth 1, padding 3, spaces):
 /// `\t` ends a cell; the last cell of a line is not aligned; widths are per column block.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_min(text, MIN_WIDTH)
+}
+
+/// [`tabwrite`] with another minimum cell width (`docker top` uses 20).
+pub fn tabwrite_min(text: &str, min_width: usize) -> String {
     let lines: Vec<Vec<&str>> = text
         .split_terminator('\n')
         .map(|l| l.split('\t').collect())
         .collect();
     let mut widths = Vec::new();
     let mut out = String::new();
-    tab_block(&lines, 0, lines.len(), 0, &mut widths, &mut out);
+    tab_block(&lines, 0, lines.len(), 0, min_width, &mut widths, &mut out);
     out
 }
 
@@ -1041,6 +1046,7 @@ fn tab_block(
     line0: usize,
     line1: usize,
     col: usize,
+    min_width: usize,
     widths: &mut Vec<usize>,
     out: &mut String,
 ) {
@@ -1053,14 +1059,14 @@ fn tab_block(
         }
         tab_print(&lines[pos..this], widths, out);
         pos = this;
-        let mut width = MIN_WIDTH;
+        let mut width = min_width;
         let mut end = this;
         while end < line1 && col + 1 < lines[end].len() {
             width = width.max(lines[end][col].chars().count() + PADDING);
             end += 1;
         }
         widths.push(width);
-        tab_block(lines, pos, end, col + 1, widths, out);
+        tab_block(lines, pos, end, col + 1, min_width, widths, out);
         widths.pop();
         pos = end;
         this = end;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
-    self, create, exec, images, import, info, inspect, lifecycle, load, logs, ps, rm, rmi, run,
-    save, tag, version, wait, CmdError, Ctx,
+    self, commit, create, diff, events, exec, export, history, images, import, info, inspect,
+    lifecycle, load, logs, prune, ps, rename, rm, rmi, run, save, system, tag, top, update,
+    version, volume, wait, CmdError, Ctx,
 };
 use clap::{Parser, Subcommand};
 
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "berth", version, disable_help_subcommand = true)]
 struct Cli {
     /// Daemon socket to connect to
-    #[arg(short = 'H', long = "host", global = true, value_name = "list")]
+    #[arg(short = 'H', long = "host", value_name = "list")]
     host: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -64,6 +65,192 @@ enum Cmd {
     Version(version::VersionArgs),
     /// Display system-wide information
     Info(info::InfoArgs),
+    /// Pause all processes within one or more containers
+    Pause(lifecycle::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(lifecycle::NamesArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(export::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: volume::VolumeCmd,
+    },
+    /// Manage Docker
+    System {
+        #[command(subcommand)]
+        cmd: system::SystemCmd,
+    },
+}
+
+/// `berth container ...`: the container verbs under their group names.
+#[derive(Debug, Subcommand)]
+enum ContainerCmd {
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Create a new container
+    Create(create::CreateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(diff::DiffArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(export::ExportArgs),
+    /// Display detailed information on one or more containers
+    Inspect(ObjectInspectArgs),
+    /// Kill one or more running containers
+    Kill(lifecycle::KillArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
+    /// List containers
+    #[command(alias = "ps", alias = "list")]
+    Ls(ps::PsArgs),
+    /// Pause all processes within one or more containers
+    Pause(lifecycle::NamesArgs),
+    /// Remove all stopped containers
+    Prune(prune::ContainerPruneArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Restart one or more containers
+    Restart(lifecycle::StopArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(rm::RmArgs),
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Start one or more stopped containers
+    Start(lifecycle::StartArgs),
+    /// Stop one or more running containers
+    Stop(lifecycle::StopArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(lifecycle::NamesArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(wait::WaitArgs),
+}
+
+/// `berth image ...`.
+#[derive(Debug, Subcommand)]
+enum ImageCmd {
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(import::ImportArgs),
+    /// Display detailed information on one or more images
+    Inspect(ObjectInspectArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
+    /// List images
+    #[command(alias = "list")]
+    Ls(images::ImagesArgs),
+    /// Remove unused images
+    Prune(prune::ImagePruneArgs),
+    /// Remove one or more images
+    #[command(alias = "rmi", alias = "remove")]
+    Rm(rmi::RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(tag::TagArgs),
+}
+
+/// `container inspect` / `image inspect`: no `--type`.
+#[derive(Debug, clap::Args)]
+struct ObjectInspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    format: Option<String>,
+    /// Display total file sizes (containers)
+    #[arg(short = 's', long)]
+    size: bool,
+    /// NAME|ID [NAME|ID...]
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+impl ObjectInspectArgs {
+    fn of(self, kind: &str) -> inspect::InspectArgs {
+        inspect::InspectArgs {
+            format: self.format,
+            kind: Some(kind.to_owned()),
+            size: self.size,
+            names: self.names,
+            daemon_errors: true,
+        }
+    }
+}
+
+fn container(ctx: &Ctx, cmd: ContainerCmd) -> commands::CmdResult {
+    dispatch(
+        ctx,
+        match cmd {
+            ContainerCmd::Commit(a) => Cmd::Commit(a),
+            ContainerCmd::Create(a) => Cmd::Create(a),
+            ContainerCmd::Diff(a) => Cmd::Diff(a),
+            ContainerCmd::Exec(a) => Cmd::Exec(a),
+            ContainerCmd::Export(a) => Cmd::Export(a),
+            ContainerCmd::Inspect(a) => Cmd::Inspect(a.of("container")),
+            ContainerCmd::Kill(a) => Cmd::Kill(a),
+            ContainerCmd::Logs(a) => Cmd::Logs(a),
+            ContainerCmd::Ls(a) => Cmd::Ps(a),
+            ContainerCmd::Pause(a) => Cmd::Pause(a),
+            ContainerCmd::Prune(a) => return prune::container_prune(ctx, a),
+            ContainerCmd::Rename(a) => Cmd::Rename(a),
+            ContainerCmd::Restart(a) => Cmd::Restart(a),
+            ContainerCmd::Rm(a) => Cmd::Rm(a),
+            ContainerCmd::Run(a) => Cmd::Run(a),
+            ContainerCmd::Start(a) => Cmd::Start(a),
+            ContainerCmd::Stop(a) => Cmd::Stop(a),
+            ContainerCmd::Top(a) => Cmd::Top(a),
+            ContainerCmd::Unpause(a) => Cmd::Unpause(a),
+            ContainerCmd::Update(a) => Cmd::Update(a),
+            ContainerCmd::Wait(a) => Cmd::Wait(a),
+        },
+    )
+}
+
+fn image(ctx: &Ctx, cmd: ImageCmd) -> commands::CmdResult {
+    dispatch(
+        ctx,
+        match cmd {
+            ImageCmd::History(a) => Cmd::History(a),
+            ImageCmd::Import(a) => Cmd::Import(a),
+            ImageCmd::Inspect(a) => Cmd::Inspect(a.of("image")),
+            ImageCmd::Load(a) => Cmd::Load(a),
+            ImageCmd::Ls(a) => Cmd::Images(a),
+            ImageCmd::Prune(a) => return prune::image_prune(ctx, a),
+            ImageCmd::Rm(a) => Cmd::Rmi(a),
+            ImageCmd::Save(a) => Cmd::Save(a),
+            ImageCmd::Tag(a) => Cmd::Tag(a),
+        },
+    )
 }
 
 fn host(flag: Option<String>) -> String {
@@ -94,6 +281,20 @@ fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
         Cmd::Rmi(a) => rmi::run(ctx, a),
         Cmd::Version(a) => version::run(ctx, a),
         Cmd::Info(a) => info::run(ctx, a),
+        Cmd::Pause(a) => lifecycle::pause(ctx, a),
+        Cmd::Unpause(a) => lifecycle::unpause(ctx, a),
+        Cmd::Rename(a) => rename::run(ctx, a),
+        Cmd::Top(a) => top::run(ctx, a),
+        Cmd::Diff(a) => diff::run(ctx, a),
+        Cmd::Export(a) => export::run(ctx, a),
+        Cmd::Commit(a) => commit::run(ctx, a),
+        Cmd::Update(a) => update::run(ctx, a),
+        Cmd::History(a) => history::run(ctx, a),
+        Cmd::Events(a) => events::run(ctx, a),
+        Cmd::Container { cmd } => container(ctx, cmd),
+        Cmd::Image { cmd } => image(ctx, cmd),
+        Cmd::Volume { cmd } => volume::run(ctx, cmd),
+        Cmd::System { cmd } => system::run(ctx, cmd),
     }
 }
 

@@ -195,6 +195,40 @@ pub fn unix_to_string(t: i64) -> String {
     )
 }
 
+/// Go's `time.Unix(t, 0).Format(time.RFC3339)` in UTC: `2024-01-02T15:04:05Z`.
+pub fn rfc3339(t: i64) -> String {
+    rfc3339_nanos(t.saturating_mul(1_000_000_000), None)
+}
+
+/// RFC 3339 in UTC from Unix nanoseconds with `digits` fixed fraction digits (`Some(9)`: the
+/// CLI's `RFC3339NanoFixed` of `docker events`), or none.
+pub fn rfc3339_nanos(nanos: i64, digits: Option<usize>) -> String {
+    let t = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    let f = match digits {
+        Some(n) => format!(".{}", &format!("{frac:09}")[..n.min(9)]),
+        None => String::new(),
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{f}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A Go duration as nanoseconds (`--health-interval 30s`); `None` when it does not parse.
+/// Bare `0` is allowed, as in Go.
+pub fn go_duration_nanos(s: &str) -> Option<i64> {
+    if s.trim() == "0" {
+        return Some(0);
+    }
+    parse_go_duration(s).map(|secs| (secs * 1e9).round() as i64)
+}
+
 /// A Go duration (`1h30m`, `10m`, `45s`, `1.5h`, `300ms`) in seconds.
 pub fn parse_go_duration(s: &str) -> Option<f64> {
     let mut rest = s.trim();
@@ -288,6 +322,19 @@ pub fn timestamp_arg(s: &str, now: i64) -> Result<String, UnitsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_forms() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nanos(1_700_000_000_000_000_123, Some(9)),
+            "2023-11-14T22:13:20.000000123Z"
+        );
+        assert_eq!(go_duration_nanos("1m30s"), Some(90_000_000_000));
+        assert_eq!(go_duration_nanos("500ms"), Some(500_000_000));
+        assert_eq!(go_duration_nanos("0"), Some(0));
+        assert_eq!(go_duration_nanos("5"), None);
+    }
 
     #[test]
     fn durations_like_go_units() {

@@ -24,6 +24,9 @@ pub struct InspectArgs {
     /// NAME|ID [NAME|ID...]
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// `container inspect` / `image inspect`: a missing object is the daemon's error verbatim.
+    #[arg(skip)]
+    pub daemon_errors: bool,
 }
 
 /// Go's `json.Indent(dst, src, "", indent)`: insignificant whitespace replaced, empty `{}`/`[]`
@@ -94,7 +97,13 @@ pub fn indent(src: &str, unit: &str) -> String {
     out
 }
 
-fn fetch(ctx: &Ctx, name: &str, kind: Option<&str>, size: bool) -> Result<Vec<u8>, CmdError> {
+fn fetch(
+    ctx: &Ctx,
+    name: &str,
+    kind: Option<&str>,
+    size: bool,
+    daemon_errors: bool,
+) -> Result<Vec<u8>, CmdError> {
     let container = || {
         ctx.client
             .bytes(Request::new("GET", cpath(name, "/json")).flag("size", size))
@@ -118,7 +127,12 @@ fn fetch(ctx: &Ctx, name: &str, kind: Option<&str>, size: bool) -> Result<Vec<u8
     };
     match kind {
         Some("container") => container().map_err(|e| {
-            if e.is_not_found() {
+            if e.is_not_found() && daemon_errors {
+                CmdError::Status {
+                    message: e.to_string(),
+                    code: 1,
+                }
+            } else if e.is_not_found() {
                 CmdError::Status {
                     message: format!("Error: No such container: {name}"),
                     code: 1,
@@ -128,7 +142,12 @@ fn fetch(ctx: &Ctx, name: &str, kind: Option<&str>, size: bool) -> Result<Vec<u8
             }
         }),
         Some("image") => image().map_err(|e| {
-            if e.is_not_found() {
+            if e.is_not_found() && daemon_errors {
+                CmdError::Status {
+                    message: e.to_string(),
+                    code: 1,
+                }
+            } else if e.is_not_found() {
                 CmdError::Status {
                     message: format!("Error: No such image: {name}"),
                     code: 1,
@@ -148,24 +167,16 @@ fn fetch(ctx: &Ctx, name: &str, kind: Option<&str>, size: bool) -> Result<Vec<u8
     }
 }
 
-/// Runs the command.
-pub fn run(ctx: &Ctx, args: InspectArgs) -> CmdResult {
-    let mut raws = Vec::new();
-    let mut errs = Vec::new();
-    for n in &args.names {
-        match fetch(ctx, n, args.kind.as_deref(), args.size) {
-            Ok(b) => raws.push(String::from_utf8_lossy(&b).trim().to_owned()),
-            Err(CmdError::Status { message, .. }) => errs.push(message),
-            Err(e) => return Err(e),
-        }
-    }
-    match args.format.as_deref().filter(|f| !f.is_empty()) {
+/// Prints raw JSON objects as `docker * inspect` does: an indented array, or each through
+/// `-f/--format` (a missing key is an error, as with docker).
+pub fn print_raws(raws: &[String], format: Option<&str>) -> Result<(), CmdError> {
+    match format.filter(|f| !f.is_empty()) {
         None | Some("json") => {
             let joined = format!("[{}]", raws.join(","));
             super::out(&format!("{}\n", indent(&joined, "    ")));
         }
         Some(f) => {
-            for r in &raws {
+            for r in raws {
                 let v: Value = format::parse_ordered(r).map_err(ClientError::from)?;
                 match format::render_one_with(f, &v, format::Missing::Error) {
                     Ok(text) => super::out(&text),
@@ -187,6 +198,21 @@ pub fn run(ctx: &Ctx, args: InspectArgs) -> CmdResult {
             }
         }
     }
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(ctx: &Ctx, args: InspectArgs) -> CmdResult {
+    let mut raws = Vec::new();
+    let mut errs = Vec::new();
+    for n in &args.names {
+        match fetch(ctx, n, args.kind.as_deref(), args.size, args.daemon_errors) {
+            Ok(b) => raws.push(String::from_utf8_lossy(&b).trim().to_owned()),
+            Err(CmdError::Status { message, .. }) => errs.push(message),
+            Err(e) => return Err(e),
+        }
+    }
+    print_raws(&raws, args.format.as_deref())?;
     collect_errors(errs)
 }
 

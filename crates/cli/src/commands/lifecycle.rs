@@ -1,4 +1,4 @@
-//! `berth start`, `stop`, `restart`, `kill`: one call per container, each name printed on
+//! `berth start`, `stop`, `restart`, `kill`, `pause`, `unpause`: one call per container, each name printed on
 //! success, errors gathered and printed at the end (exit 1). `start -a` attaches like `run`.
 
 use clap::Args;
@@ -49,6 +49,28 @@ pub struct KillArgs {
     /// CONTAINER [CONTAINER...]
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+/// `berth pause` / `berth unpause`.
+#[derive(Debug, Clone, Args)]
+pub struct NamesArgs {
+    /// CONTAINER [CONTAINER...]
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `pause`.
+pub fn pause(ctx: &Ctx, args: NamesArgs) -> CmdResult {
+    each(ctx, &args.containers, |n| {
+        Request::new("POST", cpath(n, "/pause"))
+    })
+}
+
+/// `unpause`.
+pub fn unpause(ctx: &Ctx, args: NamesArgs) -> CmdResult {
+    each(ctx, &args.containers, |n| {
+        Request::new("POST", cpath(n, "/unpause"))
+    })
 }
 
 fn each(ctx: &Ctx, names: &[String], mk: impl Fn(&str) -> Request) -> CmdResult {

@@ -5,8 +5,13 @@
 //! Shared here: [`Ctx`], [`CmdError`], image reference splitting, streaming a container's output,
 //! and the signal-forwarding thread of `run`/`exec`.
 
+pub mod commit;
 pub mod create;
+pub mod diff;
+pub mod events;
 pub mod exec;
+pub mod export;
+pub mod history;
 pub mod images;
 pub mod import;
 pub mod info;
@@ -14,13 +19,19 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod load;
 pub mod logs;
+pub mod prune;
 pub mod ps;
+pub mod rename;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod system;
 pub mod tag;
+pub mod top;
+pub mod update;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use std::io::{self, Write};
@@ -242,6 +253,86 @@ pub fn spawn_signal_thread(client: Arc<Client>, target: SignalTarget, proxy: boo
     });
 }
 
+/// Docker's prune prompt: prints `warning` and `Are you sure you want to continue? [y/N] ` on
+/// stdout and reads one line from stdin; `y`/`yes` (any case) confirm, anything else (EOF too)
+/// declines.
+pub fn confirm(warning: &str) -> bool {
+    out(&format!(
+        "{warning}\nAre you sure you want to continue? [y/N] "
+    ));
+    let mut line = String::new();
+    if io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// `sortorder.NaturalLess`: digit runs compare as numbers, everything else byte-wise.
+pub fn natural_less(a: &str, b: &str) -> bool {
+    natural_cmp(a, b) == std::cmp::Ordering::Less
+}
+
+/// The ordering behind [`natural_less`].
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let si = i;
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = std::str::from_utf8(&a[si..i])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let nb = std::str::from_utf8(&b[sj..j])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+            continue;
+        }
+        if a[i] != b[j] {
+            return a[i].cmp(&b[j]);
+        }
+        i += 1;
+        j += 1;
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
+/// `{{json .}}` for `--format json`, as the docker CLI expands it.
+pub fn expand_format(format: Option<&str>) -> String {
+    match format.unwrap_or("") {
+        "json" => "{{json .}}".to_owned(),
+        f => f.to_owned(),
+    }
+}
+
+/// Prints a list with Docker's table/template rules (`-q` uses `quiet` as the template).
+pub fn print_list(
+    format: Option<&str>,
+    quiet: Option<&str>,
+    default_table: &str,
+    header: &serde_json::Value,
+    rows: &[serde_json::Value],
+) -> Result<(), CmdError> {
+    let f = expand_format(format);
+    let fmt = match quiet {
+        Some(q) if f.is_empty() => crate::format::Format::new(q, default_table)?,
+        _ => crate::format::Format::new(&f, default_table)?,
+    };
+    out(&fmt.render(header, rows, true)?);
+    Ok(())
+}
+
 /// Writes text to stdout, ignoring a closed pipe.
 pub fn out(text: &str) {
     let mut o = io::stdout().lock();
@@ -268,5 +359,14 @@ mod tests {
         assert_eq!(split_ref("a@sha256:00", true), ("a@sha256:00".into(), None));
         assert_eq!(tagged("busybox"), "busybox:latest");
         assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["v10", "v2", "a", "v1", "B", "v02x"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["B", "a", "v1", "v2", "v02x", "v10"]);
+        assert!(natural_less("x9", "x10"));
+        assert!(!natural_less("x10", "x10"));
     }
 }

@@ -147,8 +147,8 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         .keys()
         .map(String::as_str)
         .collect();
-    let size = if c.size_rw == 0 && c.size_root_fs == 0 {
-        "0B".to_owned()
+    let size = if c.size_root_fs <= 0 {
+        units::human_size(c.size_rw as f64)
     } else {
         format!(
             "{} (virtual {})",
