@@ -1119,3 +1119,98 @@ fn bearer_token_auth() {
     );
     assert_eq!(res.unwrap().image.id, img.id);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Drivers for bench/registry.sh (ignored; configured by environment variables).
+
+fn bench_env(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| panic!("{k} not set (run through bench/registry.sh)"))
+}
+
+/// Makes an image of BERTH_BENCH_LAYERS gzip layers of BERTH_BENCH_MB MiB in all (files of
+/// mixed noise and text) in BERTH_BENCH_ROOT, tagged BERTH_BENCH_REF.
+#[test]
+#[ignore = "driven by bench/registry.sh"]
+fn bench_make_image() {
+    let root = ImageRoot::open(bench_env("BERTH_BENCH_ROOT")).unwrap();
+    let name = Reference::parse(&bench_env("BERTH_BENCH_REF")).unwrap();
+    let layers: usize = bench_env("BERTH_BENCH_LAYERS").parse().unwrap();
+    let mb: usize = bench_env("BERTH_BENCH_MB").parse().unwrap();
+    let per_layer = (mb << 20) / layers;
+    let mut blobs = Vec::new();
+    let mut diff_ids = Vec::new();
+    for l in 0..layers {
+        let mut files = Vec::new();
+        let mut left = per_layer;
+        let mut i = 0;
+        while left > 0 {
+            let n = left.min(4 << 20);
+            // half noise, half text: gzip has work to do both ways
+            let mut data = noise(n / 2, (l * 1000 + i) as u64 + 1);
+            let text =
+                format!("line {i} of layer {l}: the quick brown fox jumps over the lazy dog\n");
+            while data.len() < n {
+                data.extend_from_slice(text.as_bytes());
+            }
+            data.truncate(n);
+            files.push((format!("layer{l}/file{i}.bin"), data));
+            left -= n;
+            i += 1;
+        }
+        let entries: Vec<E<'_>> = files.iter().map(|(p, d)| E::File(p, d)).collect();
+        let tar = tar_of(&entries);
+        diff_ids.push(Digest::of(&tar).to_string());
+        let gz = gzip(&tar);
+        blobs.push((
+            root.content.write_blob(&gz).unwrap().digest,
+            MEDIA_OCI_LAYER_GZIP.to_owned(),
+        ));
+    }
+    let config = serde_json::json!({
+        "architecture": berth_image::registry::host_platform().architecture,
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let img = archive::store_image(
+        root.stores(),
+        &serde_json::to_vec(&config).unwrap(),
+        &blobs,
+        std::slice::from_ref(&name),
+    )
+    .unwrap()
+    .image;
+    let total: u64 = img.layers.iter().map(|l| l.blob_size).sum();
+    println!(
+        "image {} layers {} compressed {} bytes",
+        img.id,
+        img.layers.len(),
+        total
+    );
+}
+
+/// Pushes BERTH_BENCH_REF from BERTH_BENCH_ROOT (tagged there as BERTH_BENCH_SRC).
+#[test]
+#[ignore = "driven by bench/registry.sh"]
+fn bench_push() {
+    let root = ImageRoot::open(bench_env("BERTH_BENCH_ROOT")).unwrap();
+    let src = Reference::parse(&bench_env("BERTH_BENCH_SRC")).unwrap();
+    let dst = Reference::parse(&bench_env("BERTH_BENCH_REF")).unwrap();
+    let id = root.images.lookup(&src).expect("source image");
+    root.images.tag(&id, &dst).unwrap();
+    let reg = Registry::new(RegistryConfig::default());
+    reg.push(&root, &dst, &PushOptions::default(), &mut |_| {})
+        .unwrap();
+}
+
+/// Pulls BERTH_BENCH_REF into BERTH_BENCH_ROOT.
+#[test]
+#[ignore = "driven by bench/registry.sh"]
+fn bench_pull() {
+    let root = ImageRoot::open(bench_env("BERTH_BENCH_ROOT")).unwrap();
+    let r = Reference::parse(&bench_env("BERTH_BENCH_REF")).unwrap();
+    let reg = Registry::new(RegistryConfig::default());
+    let p = reg
+        .pull(&root, &r, &PullOptions::default(), &mut |_| {})
+        .unwrap();
+    assert!(!p.up_to_date);
+}

@@ -31,6 +31,16 @@ pub struct Credentials {
     pub registry_token: String,
 }
 
+/// `X-Registry-Auth` as sent: also `auth`, base64 of `username:password`, which some clients
+/// send instead of the two.
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(flatten)]
+    creds: Credentials,
+    #[serde(default)]
+    auth: String,
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets.
@@ -62,8 +72,22 @@ impl Credentials {
             .decode(v.trim_end_matches('='))
             .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))
             .map_err(|e| RegistryError::Invalid(format!("invalid X-Registry-Auth header: {e}")))?;
-        serde_json::from_slice(&b)
-            .map_err(|e| RegistryError::Invalid(format!("invalid X-Registry-Auth header: {e}")))
+        let w: Wire = serde_json::from_slice(&b)
+            .map_err(|e| RegistryError::Invalid(format!("invalid X-Registry-Auth header: {e}")))?;
+        let mut c = w.creds;
+        if c.username.is_empty() && !w.auth.is_empty() {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(w.auth.trim())
+                .map_err(|e| {
+                    RegistryError::Invalid(format!("invalid X-Registry-Auth auth: {e}"))
+                })?;
+            let raw = String::from_utf8_lossy(&raw).into_owned();
+            if let Some((u, p)) = raw.split_once(':') {
+                c.username = u.to_owned();
+                c.password = p.to_owned();
+            }
+        }
+        Ok(c)
     }
 
     pub(crate) fn has_basic(&self) -> bool {
@@ -399,6 +423,9 @@ mod tests {
             Credentials::default()
         );
         assert!(Credentials::from_header("!!!").is_err());
+        let only_auth = base64::engine::general_purpose::URL_SAFE
+            .encode(r#"{"auth":"dTpwOnc=","serveraddress":"x"}"#);
+        assert_eq!(Credentials::from_header(&only_auth).unwrap(), c);
         assert_eq!(
             login_host("https://index.docker.io/v1/"),
             "registry-1.docker.io"

@@ -288,8 +288,12 @@ impl<'r> Session<'r> {
             reason,
         };
         let mut b = ureq::http::Request::builder().method(method).uri(url);
-        if let Some(a) = self.auth_lock().clone() {
-            b = b.header("Authorization", a);
+        // Credentials go only to the registry itself, never to another host an upload
+        // location or a redirect names.
+        if url.starts_with(&format!("{}/", self.ep.base)) {
+            if let Some(a) = self.auth_lock().clone() {
+                b = b.header("Authorization", a);
+            }
         }
         for (k, v) in headers {
             b = b.header(*k, v.as_str());
@@ -462,17 +466,19 @@ fn endpoint(reg: &Registry, host: &str) -> Result<Endpoint, RegistryError> {
     } else {
         match https.agent.get(&format!("{}/v2/", https.base)).call() {
             Ok(_) => https,
-            Err(e) if is_tls_failure(&e) || matches!(e, ureq::Error::ConnectionFailed) => {
-                Endpoint {
+            Err(e) if is_tls_failure(&e) => Endpoint {
+                base: format!("http://{host}"),
+                agent: https.agent.clone(),
+            },
+            Err(e)
+                if matches!(e, ureq::Error::ConnectionFailed)
+                    || matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused) =>
+            {
+                // Nothing listens (yet): plain HTTP for this attempt, but decide again next time.
+                return Ok(Endpoint {
                     base: format!("http://{host}"),
                     agent: https.agent.clone(),
-                }
-            }
-            Err(ureq::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Endpoint {
-                    base: format!("http://{host}"),
-                    agent: https.agent.clone(),
-                }
+                });
             }
             Err(e) => {
                 return Err(RegistryError::Transport {
