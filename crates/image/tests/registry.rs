@@ -20,7 +20,7 @@ use berth_image::manifest::{
     Descriptor, Index, Platform, MEDIA_OCI_INDEX, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP,
     MEDIA_OCI_LAYER_ZSTD, MEDIA_OCI_MANIFEST,
 };
-use berth_image::registry::{parse_platform, RegistryError};
+use berth_image::registry::{parse_platform, transport, RegistryError};
 use berth_image::{
     archive, Credentials, Digest, Event, Image, ImageRoot, PullOptions, PushOptions, Reference,
     Registry, RegistryConfig,
@@ -69,6 +69,14 @@ struct TestRegistry {
 
 impl TestRegistry {
     fn start(htpasswd: Option<(&str, &str)>) -> TestRegistry {
+        TestRegistry::start_with(htpasswd, |_| String::new())
+    }
+
+    /// `http_extra(dir)` is YAML added below `http:` (indented by two spaces).
+    fn start_with(
+        htpasswd: Option<(&str, &str)>,
+        http_extra: impl FnOnce(&Path) -> String,
+    ) -> TestRegistry {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = PathBuf::from(format!(
             "/tmp/berth-test-reg-{}-{}",
@@ -89,8 +97,9 @@ impl TestRegistry {
                 dir.join("htpasswd").display()
             );
         }
+        let extra = http_extra(&dir);
         let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}{auth}",
             dir.join("data").display()
         );
         std::fs::write(dir.join("config.yml"), cfg).unwrap();
@@ -1213,4 +1222,72 @@ fn bench_pull() {
         .pull(&root, &r, &PullOptions::default(), &mut |_| {})
         .unwrap();
     assert!(!p.up_to_date);
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn make_pki(dir: &Path) {
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=berth-test-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=berth-client 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.cert -days 2 -extfile client.ext 2>/dev/null
+"#;
+    let st = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl failed");
+}
+
+#[test]
+fn tls_with_certs_dir_and_client_certificates() {
+    if !registry_available() {
+        return;
+    }
+    let reg = TestRegistry::start_with(None, |dir| {
+        make_pki(dir);
+        format!(
+            "  tls:\n    certificate: {d}/server.crt\n    key: {d}/server.key\n    clientcas:\n      - {d}/ca.crt\n",
+            d = dir.display()
+        )
+    });
+    let host = reg.host();
+    let certs = TestRoot::new("reg-certs");
+    let cfg = RegistryConfig {
+        certs_dir: certs.path.clone(),
+        ..RegistryConfig::default()
+    };
+    let url = format!("https://{host}/v2/");
+    let get = |verify: bool| {
+        let agent = transport::agent_for(&cfg, &host, verify).unwrap();
+        agent.get(&url).call().map(|r| r.status().as_u16())
+    };
+    // the registry's CA is unknown, and no client certificate: refused
+    assert!(get(true).is_err());
+    // with the CA in certs.d/<host>/ but no client certificate: the server refuses the handshake
+    let hd = certs.path.join(&host);
+    std::fs::create_dir_all(&hd).unwrap();
+    std::fs::copy(reg.dir.join("ca.crt"), hd.join("ca.crt")).unwrap();
+    assert!(get(true).is_err());
+    // and with client.cert + client.key: verified both ways
+    std::fs::copy(reg.dir.join("client.cert"), hd.join("client.cert")).unwrap();
+    std::fs::copy(reg.dir.join("client.key"), hd.join("client.key")).unwrap();
+    assert_eq!(get(true).unwrap(), 200);
+
+    // a loopback registry over TLS: found by the client (HTTPS tried first), push and pull work
+    let c = Registry::new(cfg.clone());
+    let src_dir = TestRoot::new("reg-tls-src");
+    let src = ImageRoot::open(&src_dir.path).unwrap();
+    let name = format!("{host}/test/tls:v1");
+    let img = make_image(&src, &Reference::parse(&name).unwrap(), "amd64", 1000);
+    push(&c, &src, &name, &PushOptions::default()).0.unwrap();
+    let d = TestRoot::new("reg-tls-dst");
+    let r = ImageRoot::open(&d.path).unwrap();
+    let (res, _) = pull(&c, &r, &name, &PullOptions::default());
+    assert_eq!(res.unwrap().image.id, img.id);
 }
