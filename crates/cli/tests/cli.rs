@@ -681,3 +681,121 @@ fn container_verbs_match_the_docker_cli() {
         "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
     ]);
 }
+
+#[test]
+fn mount_health_and_volume_flags_make_the_same_container_as_docker() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.b(&[
+        "run", "-d", "--name", "src", "-v", "/shared", "busybox", "sleep", "100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let flags = [
+        "--mount",
+        "type=volume,src=mv,dst=/m,volume-label=a=b,volume-nocopy",
+        "--mount",
+        "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1777",
+        "--mount",
+        "type=bind,src=/tmp,dst=/h,ro,bind-propagation=rslave",
+        "--volumes-from",
+        "src:ro",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1m30s",
+        "--health-retries",
+        "2",
+        "--health-timeout",
+        "2s",
+        "--health-start-period",
+        "500ms",
+        "--read-only",
+        "--init",
+    ];
+    let fields = "{{json .HostConfig.Mounts}} {{json .HostConfig.VolumesFrom}} {{json .Config.Healthcheck}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Init}} {{len .Mounts}}";
+    let mut args = vec!["create", "--name", "bk"];
+    args.extend(flags);
+    args.extend(["busybox", "sh"]);
+    let (code, _, err) = b.b(&args);
+    assert_eq!(code, 0, "{err}");
+    let (_, ours, _) = b.b(&["inspect", "-f", fields, "bk"]);
+    assert!(ours.ends_with(" true true 4\n"), "{ours}");
+    if have_docker() {
+        args[2] = "dk";
+        let (code, _, err) = b.d(&args);
+        assert_eq!(code, 0, "{err}");
+        let (_, theirs, _) = b.b(&["inspect", "-f", fields, "dk"]);
+        assert_eq!(ours, theirs);
+        for bad in [
+            &[
+                "create",
+                "--mount",
+                "type=bind,dst=/x,volume-nocopy",
+                "busybox",
+            ][..],
+            &["create", "--no-healthcheck", "--health-cmd", "x", "busybox"],
+            &["create", "--health-interval", "5", "busybox"],
+        ] {
+            let (dc, _, derr) = b.d(bad);
+            let (bc, _, berr) = b.b(bad);
+            let first = |s: &str, p: &str| {
+                let l = s.lines().next().unwrap_or("").to_owned();
+                l.strip_prefix(p).map(str::to_owned).unwrap_or(l)
+            };
+            assert_eq!(
+                (dc, first(&derr, "docker: ")),
+                (bc, first(&berr, "berth: ")),
+                "{bad:?}"
+            );
+        }
+    }
+    let (_, hc, _) = b.b(&["create", "--no-healthcheck", "busybox", "sh"]);
+    let (_, out, _) = b.b(&["inspect", "-f", "{{json .Config.Healthcheck}}", hc.trim()]);
+    assert_eq!(out, "{\"Test\":[\"NONE\"]}\n");
+
+    // The mounts work: a named volume through --mount, read back through -v :ro.
+    let (code, _, err) = b.b(&[
+        "run",
+        "--rm",
+        "--mount",
+        "src=data,dst=/m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /m/f",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = b.b(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/m:ro",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /m/f; touch /m/g || echo ro; touch /scratch/x && echo tmpfs-rw",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("kept\n") && out.contains("ro\n") && out.ends_with("tmpfs-rw\n"),
+        "{out}"
+    );
+    // rm -v removes the anonymous volume, not the named one.
+    let (code, _, err) = b.b(&[
+        "run", "--name", "anon", "-v", "/data", "-v", "data:/n", "busybox", "true",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, before, _) = b.b(&["volume", "ls", "-q"]);
+    let (code, out, _) = b.b(&["rm", "-v", "anon"]);
+    assert_eq!((code, out.as_str()), (0, "anon\n"));
+    let (_, after, _) = b.b(&["volume", "ls", "-q"]);
+    assert_eq!(
+        before.lines().count(),
+        after.lines().count() + 1,
+        "{before} / {after}"
+    );
+    assert!(after.lines().any(|l| l == "data"), "{after}");
+}

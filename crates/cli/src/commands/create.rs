@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use berth_api::container::{
-    ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HostConfig, LogConfig,
-    PortBinding, Resources, RestartPolicy,
+    ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HealthConfig, HostConfig,
+    LogConfig, PortBinding, Resources, RestartPolicy,
 };
 use berth_api::network::{EndpointSettings, NetworkingConfig};
 use clap::{ArgAction, Args};
@@ -66,6 +66,53 @@ pub struct ContainerFlags {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Security Options
     #[arg(long = "security-opt", value_name = "list")]
     pub security_opt: Vec<String>,
@@ -191,7 +238,81 @@ fn parse_publish(
     Ok(())
 }
 
+/// A `--health-*` duration in nanoseconds (Go's `time.ParseDuration`), negative refused.
+fn health_duration(flag: &str, v: Option<&str>) -> Result<i64, CmdError> {
+    let Some(v) = v else { return Ok(0) };
+    let (neg, body) = match v.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let n = units::go_duration_nanos(body).ok_or_else(|| {
+        let why = if !body.is_empty() && body.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            format!("time: missing unit in duration \"{v}\"")
+        } else {
+            format!("time: invalid duration \"{v}\"")
+        };
+        CmdError::Usage(format!(
+            "invalid argument \"{v}\" for \"--{flag}\" flag: {why}"
+        ))
+    })?;
+    if neg && n != 0 {
+        return Err(CmdError::Usage(format!("--{flag} cannot be negative")));
+    }
+    Ok(n)
+}
+
 impl ContainerFlags {
+    /// The health check of `--health-*` / `--no-healthcheck`, as the docker CLI builds it.
+    pub fn healthcheck(&self) -> Result<Option<HealthConfig>, CmdError> {
+        let interval = health_duration("health-interval", self.health_interval.as_deref())?;
+        let timeout = health_duration("health-timeout", self.health_timeout.as_deref())?;
+        let start_period =
+            health_duration("health-start-period", self.health_start_period.as_deref())?;
+        let start_interval = health_duration(
+            "health-start-interval",
+            self.health_start_interval.as_deref(),
+        )?;
+        let retries = self.health_retries.unwrap_or(0);
+        let cmd = self.health_cmd.clone().unwrap_or_default();
+        let any = !cmd.is_empty()
+            || interval != 0
+            || timeout != 0
+            || start_period != 0
+            || start_interval != 0
+            || retries != 0;
+        if self.no_healthcheck {
+            if any {
+                return Err(CmdError::Usage(
+                    "--no-healthcheck conflicts with --health-* options".into(),
+                ));
+            }
+            return Ok(Some(HealthConfig {
+                test: vec!["NONE".into()],
+                ..HealthConfig::default()
+            }));
+        }
+        if !any {
+            return Ok(None);
+        }
+        if retries < 0 {
+            return Err(CmdError::Usage(
+                "--health-retries cannot be negative".into(),
+            ));
+        }
+        Ok(Some(HealthConfig {
+            test: if cmd.is_empty() {
+                Vec::new()
+            } else {
+                vec!["CMD-SHELL".into(), cmd]
+            },
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        }))
+    }
+
     /// The image and command.
     pub fn image(&self) -> &str {
         self.args.first().map_or("", String::as_str)
@@ -249,7 +370,7 @@ impl ContainerFlags {
             }
             let src = parts[0];
             let src = if src.starts_with('.') {
-                cwd.join(src).display().to_string()
+                super::abs_path(cwd, src)
             } else {
                 src.to_owned()
             };
@@ -260,6 +381,13 @@ impl ContainerFlags {
             }
             binds.push(b);
         }
+
+        let mounts = self
+            .mount
+            .iter()
+            .map(|m| super::mount_opt::parse(m, cwd))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CmdError::Usage(e.to_string()))?;
 
         let mut tmpfs = BTreeMap::new();
         for t in &self.tmpfs {
@@ -318,6 +446,7 @@ impl ContainerFlags {
             labels: Some(labels),
             stop_signal: self.stop_signal.clone().unwrap_or_default(),
             stop_timeout: self.stop_timeout,
+            healthcheck: self.healthcheck()?,
             ..ContainerConfig::default()
         };
         let resources = Resources {
@@ -377,6 +506,8 @@ impl ContainerFlags {
                 .map_or([0, 0], |(h, w)| [u64::from(h), u64::from(w)]),
             resources,
             init: self.init.then_some(true),
+            mounts,
+            volumes_from: list(&self.volumes_from),
             ..HostConfig::default()
         };
         Ok(ContainerCreateRequest {
@@ -650,6 +781,71 @@ mod tests {
         assert_eq!(t.f.args, ["busybox", "ls", "-l", "--rm", "-h"]);
         let t = parse(&["-h", "box", "busybox"]);
         assert_eq!(t.f.hostname.as_deref(), Some("box"));
+    }
+
+    #[test]
+    fn health_and_mounts() {
+        let t = parse(&[
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1m30s",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "500ms",
+            "--mount",
+            "type=tmpfs,dst=/t",
+            "--volumes-from",
+            "other:ro",
+            "busybox",
+        ]);
+        let v = body(&t, None);
+        assert_eq!(
+            v["Healthcheck"],
+            serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64,
+                "StartPeriod": 500_000_000, "Retries": 2})
+        );
+        assert_eq!(
+            v["HostConfig"]["Mounts"],
+            serde_json::json!([{"Type": "tmpfs", "Target": "/t"}])
+        );
+        assert_eq!(
+            v["HostConfig"]["VolumesFrom"],
+            serde_json::json!(["other:ro"])
+        );
+        let t = parse(&["--no-healthcheck", "busybox"]);
+        assert_eq!(
+            body(&t, None)["Healthcheck"],
+            serde_json::json!({"Test": ["NONE"]})
+        );
+        let env = |_: &str| None;
+        let cwd = std::path::Path::new("/");
+        let mode = AttachMode {
+            detach: true,
+            console: None,
+        };
+        for (argv, msg) in [
+            (
+                &["--no-healthcheck", "--health-retries", "1", "busybox"][..],
+                "--no-healthcheck conflicts with --health-* options",
+            ),
+            (
+                &["--health-interval", "5", "busybox"],
+                "invalid argument \"5\" for \"--health-interval\" flag: time: missing unit in duration \"5\"",
+            ),
+            (
+                &["--health-timeout", "-1s", "busybox"],
+                "--health-timeout cannot be negative",
+            ),
+            (
+                &["--mount", "type=bind,src=/x", "busybox"],
+                "invalid argument \"type=bind,src=/x\" for \"--mount\" flag: target is required",
+            ),
+        ] {
+            let e = parse(argv).f.create_body(mode, &env, cwd).unwrap_err();
+            assert_eq!(e.to_string(), msg);
+        }
     }
 
     #[test]

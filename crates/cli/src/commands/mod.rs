@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod load;
 pub mod logs;
+pub mod mount_opt;
 pub mod prune;
 pub mod ps;
 pub mod rename;
@@ -253,6 +254,26 @@ pub fn spawn_signal_thread(client: Arc<Client>, target: SignalTarget, proxy: boo
     });
 }
 
+/// Go's `filepath.Abs` against `cwd`: joined and cleaned lexically (`.` and `..` resolved).
+pub fn abs_path(cwd: &std::path::Path, p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("{}/{p}", cwd.display())
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 /// Docker's prune prompt: prints `warning` and `Are you sure you want to continue? [y/N] ` on
 /// stdout and reads one line from stdin; `y`/`yes` (any case) confirm, anything else (EOF too)
 /// declines.
@@ -359,6 +380,14 @@ mod tests {
         assert_eq!(split_ref("a@sha256:00", true), ("a@sha256:00".into(), None));
         assert_eq!(tagged("busybox"), "busybox:latest");
         assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+
+    #[test]
+    fn abs_paths() {
+        let cwd = std::path::Path::new("/work/a");
+        assert_eq!(abs_path(cwd, "./x"), "/work/a/x");
+        assert_eq!(abs_path(cwd, "../x/./y/"), "/work/x/y");
+        assert_eq!(abs_path(cwd, "."), "/work/a");
     }
 
     #[test]
