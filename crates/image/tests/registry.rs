@@ -767,6 +767,18 @@ fn push_then_pull_by_tag_and_digest() {
         res.unwrap_err().to_string(),
         format!("An image does not exist locally with the tag: {host}/test/none:v1")
     );
+    // nothing listening: Go's text for a refused connection
+    let dead = free_port();
+    let (res, _) = pull(
+        &c,
+        &dst,
+        &format!("127.0.0.1:{dead}/x:v1"),
+        &PullOptions::default(),
+    );
+    assert_eq!(
+        res.unwrap_err().to_string(),
+        format!("Get \"http://127.0.0.1:{dead}/v2/\": connect: connection refused")
+    );
     // pull -a
     let mut ev = Vec::new();
     let all = c
