@@ -20,6 +20,31 @@ pub struct DaemonConfig {
     pub init: bool,
     /// Networking (dockerd's `--bridge`, `--bip`, ... ).
     pub net: NetConfig,
+    /// Registries (`insecure-registries`, `registry-mirrors`, concurrency, certificates).
+    pub registry: RegistrySettings,
+}
+
+/// dockerd's registry options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    pub insecure_registries: Vec<String>,
+    pub mirrors: Vec<String>,
+    pub max_concurrent_downloads: usize,
+    pub max_concurrent_uploads: usize,
+    /// `<dir>/<host[:port]>/*.crt`.
+    pub certs_dir: PathBuf,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            insecure_registries: Vec::new(),
+            mirrors: Vec::new(),
+            max_concurrent_downloads: 3,
+            max_concurrent_uploads: 5,
+            certs_dir: PathBuf::from("/etc/berth/certs.d"),
+        }
+    }
 }
 
 /// dockerd's networking options.
@@ -89,6 +114,7 @@ impl DaemonConfig {
             shm_size: 64 << 20,
             init: false,
             net: NetConfig::default(),
+            registry: RegistrySettings::default(),
         }
     }
     /// Network-namespace handles of running containers.

@@ -104,3 +104,19 @@ impl From<serde_json::Error> for Error {
         Error::internal(e.to_string())
     }
 }
+
+impl From<berth_image::registry::RegistryError> for Error {
+    fn from(e: berth_image::registry::RegistryError) -> Error {
+        use berth_image::registry::RegistryError as E;
+        let kind = match &e {
+            E::ManifestUnknown { .. } | E::PullDenied { .. } | E::NoSuchLocalImage(_) => {
+                ErrorKind::NotFound
+            }
+            E::Unauthorized(_) | E::LoginFailed { .. } => ErrorKind::Unauthorized,
+            E::Denied(_) => ErrorKind::Forbidden,
+            E::NoMatchingPlatform(_) | E::InvalidReference(_) => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, e.to_string())
+    }
+}

@@ -36,6 +36,7 @@ fn report_items(rep: &berth_image::RemoveReport) -> Vec<ImageDeleteItem> {
 #[derive(Debug)]
 pub struct ImageService {
     root: ImageRoot,
+    registry: berth_image::registry::Registry,
 }
 
 /// An image's runtime defaults (its config's `config` object), in API terms.
@@ -71,9 +72,153 @@ fn unix_secs(rfc3339: Option<&str>) -> i64 {
 }
 
 impl ImageService {
-    pub fn open(data_root: &std::path::Path) -> Result<ImageService> {
+    pub fn open(
+        data_root: &std::path::Path,
+        reg: &crate::config::RegistrySettings,
+    ) -> Result<ImageService> {
         let root = ImageRoot::open(data_root).map_err(|e| Error::internal(e.to_string()))?;
-        Ok(ImageService { root })
+        let registry =
+            berth_image::registry::Registry::new(berth_image::registry::RegistryConfig {
+                certs_dir: reg.certs_dir.clone(),
+                insecure_registries: reg.insecure_registries.clone(),
+                mirrors: reg.mirrors.clone(),
+                max_concurrent_downloads: reg.max_concurrent_downloads.max(1),
+                max_concurrent_uploads: reg.max_concurrent_uploads.max(1),
+                blob_sources: Some(data_root.join("image/registry-sources.json")),
+                user_agent: format!("berth/{} (docker-compatible)", env!("CARGO_PKG_VERSION")),
+                ..Default::default()
+            });
+        Ok(ImageService { root, registry })
+    }
+
+    /// `POST /images/create?fromImage=…`: pull (every tag with `all_tags`), progress as
+    /// Docker's JSON messages. Blocking.
+    pub fn pull(
+        &self,
+        image: &str,
+        tag: &str,
+        platform: Option<&str>,
+        auth_header: Option<&str>,
+        progress: &mut dyn FnMut(berth_api::image::ProgressMessage),
+    ) -> Result<()> {
+        use berth_image::registry::{parse_platform, Credentials, PullOptions};
+        let creds = match auth_header.filter(|h| !h.is_empty()) {
+            Some(h) => Credentials::from_header(h)?,
+            None => Credentials::default(),
+        };
+        let platform = platform
+            .filter(|p| !p.is_empty())
+            .map(parse_platform)
+            .transpose()?;
+        let opts = PullOptions {
+            credentials: creds,
+            platform,
+        };
+        // `fromImage` may carry the tag or digest itself; `tag` may be a digest too.
+        let name = if tag.is_empty() {
+            image.to_string()
+        } else if tag.starts_with("sha256:") {
+            format!("{image}@{tag}")
+        } else {
+            format!("{image}:{tag}")
+        };
+        let mut emit = |e: berth_image::registry::Event| progress(to_message(e));
+        let all = tag.is_empty()
+            && berth_image::Reference::parse_named(image)
+                .map(|r| r.tag().is_none() && r.digest().is_none())
+                .unwrap_or(false);
+        if all {
+            let repo = berth_image::Reference::parse_named(image)
+                .map_err(|e| Error::invalid(format!("invalid reference format: {e}")))?;
+            let pulled = self
+                .registry
+                .pull_all_tags(&self.root, &repo, &opts, &mut emit)?;
+            let up = pulled.iter().all(|p| p.up_to_date);
+            progress(berth_api::image::ProgressMessage::status(format!(
+                "Status: {} for {}",
+                if up {
+                    "Image is up to date"
+                } else {
+                    "Downloaded newer image"
+                },
+                repo.familiar_name()
+            )));
+            return Ok(());
+        }
+        let reference = berth_image::Reference::parse(&name)
+            .map_err(|e| Error::invalid(format!("invalid reference format: {e}")))?;
+        self.registry
+            .pull(&self.root, &reference, &opts, &mut emit)?;
+        Ok(())
+    }
+
+    /// `POST /images/{name}/push`: the tag given, or every tag of the repository.
+    pub fn push(
+        &self,
+        name: &str,
+        tag: &str,
+        auth_header: Option<&str>,
+        progress: &mut dyn FnMut(berth_api::image::ProgressMessage),
+    ) -> Result<()> {
+        use berth_image::registry::{Credentials, PushOptions};
+        let creds = match auth_header.filter(|h| !h.is_empty()) {
+            Some(h) => Credentials::from_header(h)?,
+            None => Credentials::default(),
+        };
+        let opts = PushOptions { credentials: creds };
+        let repo = berth_image::Reference::parse_named(name)
+            .map_err(|e| Error::invalid(format!("invalid reference format: {e}")))?;
+        let tags: Vec<String> = if !tag.is_empty() {
+            vec![tag.to_string()]
+        } else if let Some(t) = repo.tag() {
+            vec![t.to_string()]
+        } else {
+            let want = repo.repository();
+            let mut t: Vec<String> = self
+                .root
+                .images
+                .list()
+                .iter()
+                .flat_map(|i| i.repo_tags.iter())
+                .filter(|r| r.repository() == want)
+                .filter_map(|r| r.tag().map(str::to_string))
+                .collect();
+            t.dedup();
+            t.sort();
+            if t.is_empty() {
+                return Err(Error::not_found(format!(
+                    "An image does not exist locally with the tag: {}",
+                    repo.familiar_name()
+                )));
+            }
+            t
+        };
+        for t in tags {
+            let r = repo
+                .with_tag(&t)
+                .map_err(|e| Error::invalid(format!("invalid reference format: {e}")))?;
+            let mut emit = |e: berth_image::registry::Event| progress(to_message(e));
+            let res = self.registry.push(&self.root, &r, &opts, &mut emit)?;
+            let mut aux = berth_api::image::ProgressMessage::aux(serde_json::json!({
+                "Tag": res.tag, "Digest": res.digest.to_string(), "Size": res.size,
+            }));
+            aux.progress_detail = Some(Default::default());
+            progress(aux);
+        }
+        Ok(())
+    }
+
+    /// `POST /auth`: the identity token the registry gave, if any.
+    pub fn login(
+        &self,
+        server: &str,
+        username: &str,
+        password: &str,
+        identity_token: &str,
+    ) -> Result<Option<String>> {
+        let mut c = berth_image::registry::Credentials::basic(username, password);
+        c.identity_token = identity_token.to_string();
+        Ok(self.registry.login(server, &c)?)
     }
 
     pub fn root(&self) -> &ImageRoot {
@@ -369,6 +514,22 @@ impl ImageService {
 /// Unix seconds of an RFC 3339 time (shared with the logs reader).
 pub(crate) fn unix_secs_pub(t: Option<&str>) -> i64 {
     unix_secs(t)
+}
+
+/// A registry progress event as Docker's JSON message.
+fn to_message(e: berth_image::registry::Event) -> berth_api::image::ProgressMessage {
+    let mut m = berth_api::image::ProgressMessage::status(e.status);
+    m.id = e.id.unwrap_or_default();
+    if let Some((current, total)) = e.progress {
+        m.progress_detail = Some(berth_api::image::ProgressDetail {
+            current: current as i64,
+            total: total as i64,
+            ..Default::default()
+        });
+    } else if !m.id.is_empty() {
+        m.progress_detail = Some(Default::default());
+    }
+    m
 }
 
 #[cfg(test)]

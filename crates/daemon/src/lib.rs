@@ -24,7 +24,7 @@ pub mod volumes;
 
 use std::sync::Arc;
 
-pub use config::{DaemonConfig, NetConfig};
+pub use config::{DaemonConfig, NetConfig, RegistrySettings};
 pub use containers::ContainerService;
 pub use error::{Error, ErrorKind, Result};
 pub use events::Events;
@@ -52,7 +52,7 @@ impl Daemon {
         std::fs::create_dir_all(&config.exec_root)?;
         install_init(&config.init_path())?;
         let config = Arc::new(config);
-        let images = Arc::new(ImageService::open(&config.data_root)?);
+        let images = Arc::new(ImageService::open(&config.data_root, &config.registry)?);
         let events = Events::default();
         let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
         let networks = NetworkService::open(config.clone(), events.clone())?;

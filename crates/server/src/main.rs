@@ -91,6 +91,19 @@ struct Cli {
     /// Address pools for new networks: base=CIDR,size=N (repeatable).
     #[arg(long)]
     default_address_pool: Vec<String>,
+    /// Registries reached without TLS verification or over plain HTTP (repeatable; loopback
+    /// always is).
+    #[arg(long)]
+    insecure_registry: Vec<String>,
+    /// Mirrors of Docker Hub, tried first (repeatable).
+    #[arg(long)]
+    registry_mirror: Vec<String>,
+    /// Layers pulled at once (3).
+    #[arg(long)]
+    max_concurrent_downloads: Option<usize>,
+    /// Layers pushed at once (5).
+    #[arg(long)]
+    max_concurrent_uploads: Option<usize>,
     /// Bytes, or with k/m/g.
     #[arg(long)]
     default_shm_size: Option<String>,
@@ -125,6 +138,10 @@ struct FileConfig {
     dns_search: Option<Vec<String>>,
     dns_opts: Option<Vec<String>>,
     default_address_pools: Option<Vec<AddressPool>>,
+    insecure_registries: Option<Vec<String>>,
+    registry_mirrors: Option<Vec<String>>,
+    max_concurrent_downloads: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
     default_shm_size: Option<String>,
     live_restore: Option<bool>,
 }
@@ -143,7 +160,12 @@ fn parse_pool_flag(s: &str) -> anyhow::Result<(String, u8)> {
     for kv in s.split(',') {
         match kv.split_once('=') {
             Some(("base", v)) => base = Some(v.to_string()),
-            Some(("size", v)) => size = Some(v.parse::<u8>().with_context(|| format!("invalid size in {s:?}"))?),
+            Some(("size", v)) => {
+                size = Some(
+                    v.parse::<u8>()
+                        .with_context(|| format!("invalid size in {s:?}"))?,
+                )
+            }
             _ => bail!("invalid default address pool {s:?}: use base=CIDR,size=N"),
         }
     }
@@ -273,10 +295,26 @@ fn main() -> anyhow::Result<()> {
     n.ip_masq = cli.ip_masq.or(fc.ip_masq).unwrap_or(true);
     n.iptables = cli.iptables.or(fc.iptables).unwrap_or(true);
     n.mtu = cli.mtu.or(fc.mtu).unwrap_or(0);
-    let pick = |c: &Vec<String>, f: Option<Vec<String>>| if c.is_empty() { f.unwrap_or_default() } else { c.clone() };
+    let pick = |c: &Vec<String>, f: Option<Vec<String>>| {
+        if c.is_empty() {
+            f.unwrap_or_default()
+        } else {
+            c.clone()
+        }
+    };
     n.dns = pick(&cli.dns, fc.dns);
     n.dns_search = pick(&cli.dns_search, fc.dns_search);
     n.dns_opts = pick(&cli.dns_opt, fc.dns_opts);
+    let r = &mut cfg.registry;
+    r.insecure_registries = pick(&cli.insecure_registry, fc.insecure_registries);
+    r.mirrors = pick(&cli.registry_mirror, fc.registry_mirrors);
+    if let Some(n) = cli.max_concurrent_downloads.or(fc.max_concurrent_downloads) {
+        r.max_concurrent_downloads = n.max(1);
+    }
+    if let Some(n) = cli.max_concurrent_uploads.or(fc.max_concurrent_uploads) {
+        r.max_concurrent_uploads = n.max(1);
+    }
+    let n = &mut cfg.net;
     n.default_address_pools = if cli.default_address_pool.is_empty() {
         fc.default_address_pools
             .unwrap_or_default()

@@ -107,6 +107,10 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::inspect(&ctx, &name.join("/"))
         }
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            images::push(&ctx, &name.join("/"), req).await
+        }
+        (&Method::POST, ["auth"]) => images::auth(&ctx, req).await,
         (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
             images::tag(&ctx, &name.join("/"))
         }

@@ -65,6 +65,87 @@ fn line(m: &ProgressMessage) -> Bytes {
     Bytes::from(b)
 }
 
+/// The `X-Registry-Auth` header (base64url JSON credentials), if any.
+fn registry_auth(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+/// Run a blocking operation that reports Docker progress messages: an error before the first
+/// message is the response's status (as dockerd answers `404 manifest unknown`), later ones
+/// become an `errorDetail` line in the stream.
+async fn progress_stream(
+    op: impl FnOnce(&mut dyn FnMut(ProgressMessage)) -> Result<()> + Send + 'static,
+) -> Result<Resp> {
+    let (txm, mut rxm) = tokio::sync::mpsc::channel::<ProgressMessage>(64);
+    let job = tokio::task::spawn_blocking(move || {
+        op(&mut |m| {
+            let _ = txm.blocking_send(m);
+        })
+    });
+    let Some(first) = rxm.recv().await else {
+        job.await.map_err(|e| Error::internal(e.to_string()))??;
+        return Ok(h::empty(StatusCode::OK));
+    };
+    let (resp, tx) = h::stream(StatusCode::OK, "application/json");
+    tokio::spawn(async move {
+        let _ = tx.send(line(&first)).await;
+        while let Some(m) = rxm.recv().await {
+            if tx.send(line(&m)).await.is_err() {
+                break;
+            }
+        }
+        match job.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = tx.send(line(&ProgressMessage::error(0, e.message))).await;
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(line(&ProgressMessage::error(0, e.to_string())))
+                    .await;
+            }
+        }
+    });
+    Ok(resp)
+}
+
+/// `POST /images/{name}/push?tag=`.
+pub async fn push(c: &Ctx, name: &str, req: Request<Incoming>) -> Result<Resp> {
+    let (name, tag) = (
+        name.to_string(),
+        c.query.get("tag").unwrap_or("").to_string(),
+    );
+    let auth = registry_auth(&req);
+    let images = c.daemon.images.clone();
+    progress_stream(move |emit| images.push(&name, &tag, auth.as_deref(), emit)).await
+}
+
+/// `POST /auth`: check credentials against the registry.
+pub async fn auth(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
+    let body = h::read_body(req.into_body(), 1 << 20).await?;
+    let a: berth_api::system::AuthConfig = h::parse_json(&body)?;
+    let images = c.daemon.images.clone();
+    let token = blocking(move || {
+        images.login(
+            &a.serveraddress,
+            &a.username,
+            &a.password,
+            &a.identity_token,
+        )
+    })
+    .await?;
+    Ok(h::json(
+        StatusCode::OK,
+        &berth_api::system::AuthResponse {
+            identity_token: token.unwrap_or_default(),
+            status: "Login Succeeded".into(),
+        },
+    ))
+}
+
 /// `POST /images/load`: the archive streams in; what was loaded streams out.
 pub async fn load(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
     let reader = BodyReader::spawn(req.into_body());
@@ -92,12 +173,17 @@ pub async fn load(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
 /// registry issue.
 pub async fn create(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
     if let Some(img) = c.query.get("fromImage") {
-        return Err(Error::new(
-            berth_daemon::ErrorKind::NotFound,
-            format!(
-                "pull access denied for {img}: pulling from registries is not implemented in berthd yet; use docker load or docker import"
-            ),
-        ));
+        let (img, tag) = (
+            img.to_string(),
+            c.query.get("tag").unwrap_or("").to_string(),
+        );
+        let platform = c.query.get("platform").map(String::from);
+        let auth = registry_auth(&req);
+        let images = c.daemon.images.clone();
+        return progress_stream(move |emit| {
+            images.pull(&img, &tag, platform.as_deref(), auth.as_deref(), emit)
+        })
+        .await;
     }
     match c.query.get("fromSrc") {
         Some("-") => {}

@@ -1,0 +1,166 @@
+//! Black-box: `docker push`, `pull`, `login` and `run` of a missing image against berthd, with a
+//! real registry (Debian's docker-registry) on a free 127.0.0.1 port of the test's own.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Berthd;
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+struct Registry {
+    dir: PathBuf,
+    port: u16,
+    child: Child,
+}
+
+impl Registry {
+    fn start(tag: &str, htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = PathBuf::from(format!("/tmp/berth-test-reg-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut auth = String::new();
+        if let Some((u, p)) = htpasswd {
+            let h = bcrypt::hash_with_result(p, 4)
+                .unwrap()
+                .format_for_version(bcrypt::Version::TwoY);
+            std::fs::write(dir.join("htpasswd"), format!("{u}:{h}\n")).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            );
+        }
+        std::fs::write(
+            dir.join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Registry { dir, port, child }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn have_registry() -> bool {
+    let ok = Path::new(REGISTRY_BIN).exists();
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "CI installs docker-registry");
+        eprintln!("skipped: {REGISTRY_BIN} missing (apt-get install -y docker-registry)");
+    }
+    ok
+}
+
+#[test]
+fn push_pull_run_with_dockers_progress_and_errors() {
+    need_root!();
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start("plain", None);
+    let b = Berthd::start();
+    let name = format!("127.0.0.1:{}/tests/bb:v1", reg.port);
+    let (code, _, err) = b.d(&["tag", "busybox", &name]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = b.d(&["push", &name]);
+    assert_eq!(code, 0, "{err}\n{}", b.log());
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [127.0.0.1:{}/tests/bb]",
+            reg.port
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("v1: digest: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    // Pushed again: the layer is there already.
+    let (_, out, _) = b.d(&["push", &name]);
+    assert!(out.contains("Layer already exists"), "{out}");
+    // Gone locally, then `run` pulls it (the CLI's own pull on a 404), by tag and by digest.
+    let (code, _, err) = b.d(&["rmi", &name, "busybox"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = b.d(&["run", "--rm", &name, "echo", "pulled and ran"]);
+    assert_eq!(code, 0, "{err}\n{}", b.log());
+    assert!(out.contains("pulled and ran"), "{out}");
+    assert!(
+        err.contains(&format!("Unable to find image '{name}' locally")),
+        "{err}"
+    );
+    let by_digest = format!("127.0.0.1:{}/tests/bb@{digest}", reg.port);
+    let (code, out, err) = b.d(&["pull", &by_digest]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    let (_, out, _) = b.d(&["pull", &name]);
+    assert!(out.contains("Status: Image is up to date for"), "{out}");
+    // Docker's error texts.
+    let (code, _, err) = b.d(&["pull", &format!("127.0.0.1:{}/tests/nope:x", reg.port)]);
+    assert_ne!(code, 0);
+    assert!(err.contains("manifest unknown"), "{err}");
+}
+
+#[test]
+fn login_with_basic_auth_then_push() {
+    need_root!();
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start("auth", Some(("bob", "s3cret")));
+    let b = Berthd::start();
+    let host = format!("127.0.0.1:{}", reg.port);
+    let name = format!("{host}/private/bb:1");
+    b.d(&["tag", "busybox", &name]);
+    let (code, _, err) = b.d(&["push", &name]);
+    assert_ne!(code, 0, "push without login");
+    assert!(
+        err.to_lowercase().contains("unauthorized") || err.contains("no basic auth credentials"),
+        "{err}"
+    );
+    let (code, _, err) = b.d(&["login", "-u", "bob", "-p", "wrong", &host]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unauthorized") || err.contains("401"), "{err}");
+    let (code, out, err) = b.d(&["login", "-u", "bob", "-p", "s3cret", &host]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let (code, out, err) = b.d(&["push", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("digest: sha256:"), "{out}");
+}
