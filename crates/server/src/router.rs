@@ -90,6 +90,10 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id).await,
 
         (&Method::GET, ["images", "json"]) => images::list(&ctx),
+        (&Method::GET, ["images", "search"]) => Err(Error::new(
+            berth_daemon::ErrorKind::NotFound,
+            "search is not supported by berthd: registries have no common search API (Docker Hub's is its own); browse the registry's web page or list tags with `skopeo list-tags`",
+        )),
         (&Method::POST, ["images", "load"]) => images::load(&ctx, req).await,
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&ctx),
