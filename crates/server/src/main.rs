@@ -7,6 +7,7 @@
 mod http;
 mod router;
 mod routes;
+mod tls;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -113,6 +114,21 @@ struct Cli {
     /// The berth-shim binary (default: next to berthd).
     #[arg(long)]
     shim: Option<PathBuf>,
+    /// Require and verify client certificates on tcp:// listeners.
+    #[arg(long)]
+    tlsverify: bool,
+    /// CA that signs client certificates.
+    #[arg(long)]
+    tlscacert: Option<PathBuf>,
+    /// The server's certificate.
+    #[arg(long)]
+    tlscert: Option<PathBuf>,
+    /// The server's key.
+    #[arg(long)]
+    tlskey: Option<PathBuf>,
+    /// Accepted for dockerd compatibility; berthd always verifies clients on TCP (--tlsverify).
+    #[arg(long)]
+    tls: bool,
 }
 
 /// daemon.json: dockerd's keys that berthd knows; anything else is an error naming the key.
@@ -139,6 +155,11 @@ struct FileConfig {
     dns_opts: Option<Vec<String>>,
     default_address_pools: Option<Vec<AddressPool>>,
     insecure_registries: Option<Vec<String>>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
     registry_mirrors: Option<Vec<String>>,
     max_concurrent_downloads: Option<usize>,
     max_concurrent_uploads: Option<usize>,
@@ -202,11 +223,34 @@ fn group_id(g: &str) -> anyhow::Result<u32> {
         .with_context(|| format!("group {g:?} not found"))
 }
 
-fn listener(spec: &str, group: Option<u32>) -> anyhow::Result<(tokio::net::UnixListener, PathBuf)> {
+/// Where the API is served.
+enum Listener {
+    Unix(tokio::net::UnixListener),
+    Tcp(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+fn listener(
+    spec: &str,
+    group: Option<u32>,
+    tls: &tls::TlsFiles,
+) -> anyhow::Result<(Listener, Option<PathBuf>, String)> {
     let path = match spec.split_once("://") {
         Some(("unix", p)) => PathBuf::from(p),
-        Some(("tcp", _)) => bail!("{spec}: TCP listeners need TLS with client certificates, which berthd does not have yet"),
-        Some((s, _)) => bail!("{spec}: unsupported scheme {s:?} (use unix://)"),
+        Some(("tcp", addr)) => {
+            let acceptor = tls::acceptor(tls).with_context(|| spec.to_string())?;
+            let addr = if addr.contains(':') {
+                addr.to_string()
+            } else {
+                format!("{addr}:2376")
+            };
+            let l =
+                std::net::TcpListener::bind(&addr).with_context(|| format!("listen on {addr}"))?;
+            l.set_nonblocking(true)?;
+            let l = tokio::net::TcpListener::from_std(l)?;
+            let shown = format!("tcp://{} (TLS, client certificates)", l.local_addr()?);
+            return Ok((Listener::Tcp(l, acceptor), None, shown));
+        }
+        Some((s, _)) => bail!("{spec}: unsupported scheme {s:?} (use unix:// or tcp:// with TLS)"),
         None => PathBuf::from(spec),
     };
     if let Some(d) = path.parent() {
@@ -225,7 +269,25 @@ fn listener(spec: &str, group: Option<u32>) -> anyhow::Result<(tokio::net::UnixL
     if let Some(g) = group {
         std::os::unix::fs::chown(&path, Some(0), Some(g))?;
     }
-    Ok((l, path))
+    let shown = path.display().to_string();
+    Ok((Listener::Unix(l), Some(path), shown))
+}
+
+/// Serve HTTP (with upgrades for attach/exec) on one accepted connection.
+fn serve_conn<I>(d: Arc<Daemon>, io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| {
+            let d = d.clone();
+            async move { Ok::<_, std::convert::Infallible>(router::handle(d, req).await) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades()
+            .await;
+    });
 }
 
 fn main() -> anyhow::Result<()> {
@@ -352,7 +414,14 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let res = rt.block_on(serve(cfg, hosts, group, pidfile));
+    let tls = tls::TlsFiles {
+        verify: cli.tlsverify || fc.tlsverify.unwrap_or(false),
+        ca: cli.tlscacert.clone().or(fc.tlscacert),
+        cert: cli.tlscert.clone().or(fc.tlscert),
+        key: cli.tlskey.clone().or(fc.tlskey),
+    };
+    let _ = (cli.tls, fc.tls);
+    let res = rt.block_on(serve(cfg, hosts, group, pidfile, tls));
     // Threads still blocked on shims (a running container's wait) must not hold the exit:
     // the containers keep running and a new berthd takes them back.
     rt.shutdown_background();
@@ -364,15 +433,30 @@ async fn serve(
     hosts: Vec<String>,
     group: Option<u32>,
     pidfile: Option<PathBuf>,
+    tls: tls::TlsFiles,
 ) -> anyhow::Result<()> {
-    let daemon = Arc::new(Daemon::open(cfg).map_err(|e| anyhow::anyhow!("{e}"))?);
+    // Listeners first: a bad -H (TCP without TLS, another daemon's live socket) is refused
+    // before anything on the host is touched. Connections wait in the backlog meanwhile.
     let mut paths = Vec::new();
     let mut listeners = Vec::new();
+    let mut shown = Vec::new();
     for h in &hosts {
-        let (l, p) = listener(h, group)?;
-        tracing::info!("API listening on {}", p.display());
-        paths.push(p);
+        let (l, p, s) = listener(h, group, &tls)?;
+        paths.extend(p);
         listeners.push(l);
+        shown.push(s);
+    }
+    let daemon = match Daemon::open(cfg) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            for p in &paths {
+                let _ = std::fs::remove_file(p);
+            }
+            anyhow::bail!("{e}");
+        }
+    };
+    for s in &shown {
+        tracing::info!("API listening on {s}");
     }
     if let Some(p) = &pidfile {
         std::fs::write(p, std::process::id().to_string())?;
@@ -380,21 +464,24 @@ async fn serve(
     for l in listeners {
         let d = daemon.clone();
         tokio::spawn(async move {
-            loop {
-                let Ok((s, _)) = l.accept().await else {
-                    continue;
-                };
-                let d = d.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let d = d.clone();
-                        async move { Ok::<_, std::convert::Infallible>(router::handle(d, req).await) }
+            match l {
+                Listener::Unix(l) => loop {
+                    if let Ok((s, _)) = l.accept().await {
+                        serve_conn(d.clone(), s);
+                    }
+                },
+                Listener::Tcp(l, acceptor) => loop {
+                    let Ok((s, peer)) = l.accept().await else {
+                        continue;
+                    };
+                    let (d, acceptor) = (d.clone(), acceptor.clone());
+                    tokio::spawn(async move {
+                        match acceptor.accept(s).await {
+                            Ok(tls) => serve_conn(d, tls),
+                            Err(e) => tracing::warn!(%peer, "TLS handshake refused: {e}"),
+                        }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(s), svc)
-                        .with_upgrades()
-                        .await;
-                });
+                },
             }
         });
     }
