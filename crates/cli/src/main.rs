@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
-    self, commit, create, diff, events, exec, export, history, images, import, info, inspect,
-    lifecycle, load, logs, prune, ps, rename, rm, rmi, run, save, system, tag, top, update,
-    version, volume, wait, CmdError, Ctx,
+    self, attach, commit, create, diff, events, exec, export, history, images, import, info,
+    inspect, lifecycle, load, logs, prune, ps, rename, rm, rmi, run, save, system, tag, top,
+    update, version, volume, wait, CmdError, Ctx,
 };
 use clap::{Parser, Subcommand};
 
@@ -85,6 +85,8 @@ enum Cmd {
     History(history::HistoryArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -110,6 +112,8 @@ enum Cmd {
 /// `berth container ...`: the container verbs under their group names.
 #[derive(Debug, Subcommand)]
 enum ContainerCmd {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Create a new image from a container's changes
     Commit(commit::CommitArgs),
     /// Create a new container
@@ -211,6 +215,7 @@ fn container(ctx: &Ctx, cmd: ContainerCmd) -> commands::CmdResult {
     dispatch(
         ctx,
         match cmd {
+            ContainerCmd::Attach(a) => Cmd::Attach(a),
             ContainerCmd::Commit(a) => Cmd::Commit(a),
             ContainerCmd::Create(a) => Cmd::Create(a),
             ContainerCmd::Diff(a) => Cmd::Diff(a),
@@ -291,6 +296,7 @@ fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
         Cmd::Update(a) => update::run(ctx, a),
         Cmd::History(a) => history::run(ctx, a),
         Cmd::Events(a) => events::run(ctx, a),
+        Cmd::Attach(a) => attach::run(ctx, a),
         Cmd::Container { cmd } => container(ctx, cmd),
         Cmd::Image { cmd } => image(ctx, cmd),
         Cmd::Volume { cmd } => volume::run(ctx, cmd),

@@ -799,3 +799,117 @@ fn mount_health_and_volume_flags_make_the_same_container_as_docker() {
     );
     assert!(after.lines().any(|l| l == "data"), "{after}");
 }
+
+/// A tmux session (a real terminal for `-it`), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(name: &str, cmd: &str) -> Option<Tmux> {
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                cmd,
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmux(name.to_owned()))
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut c = Command::new("tmux");
+        c.args(["send-keys", "-t", &self.0]).args(keys);
+        assert!(c.status().unwrap().success());
+    }
+
+    fn pane(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Waits until the pane shows `text`; returns the pane.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let p = self.pane();
+            if p.contains(text) || Instant::now() > deadline {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    need_root!();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let b = Berthd::start();
+    let env = format!("BERTH_HOST={} DOCKER_HOST=", b.host());
+    let berth = berth_bin();
+    let session = |n: u32| format!("berthT{:x}{n}", std::process::id());
+    let shell = |args: &str| {
+        format!(
+            "env {env} {} {args}; echo EXIT=$?; sleep 60",
+            berth.display()
+        )
+    };
+    // run -it: ctrl-p ctrl-q (sent in one write by tmux) ends the client silently, status 0.
+    let t = Tmux::start(&session(1), &shell("run -it --name it busybox sh")).unwrap();
+    assert!(t.wait_for("/ #").contains("/ #"), "{}", t.pane());
+    t.keys(&["echo hel''lo", "Enter"]);
+    assert!(t.wait_for("hello\n").contains("hello\n"), "{}", t.pane());
+    t.keys(&["C-p", "C-q"]);
+    let pane = t.wait_for("EXIT=");
+    assert!(pane.contains("EXIT=0"), "{pane}");
+    assert!(!pane.contains("escape"), "{pane}");
+    let (_, out, _) = b.b(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(out, "it running\n");
+    // exec -it with custom keys: "read escape sequence", status 1, as docker.
+    let t2 = Tmux::start(&session(2), &shell("exec -it --detach-keys ctrl-x,x it sh")).unwrap();
+    assert!(t2.wait_for("/ #").contains("/ #"), "{}", t2.pane());
+    // A partial sequence is forwarded once the next key does not match.
+    t2.keys(&["C-x", "echo in-exec", "Enter"]);
+    assert!(
+        t2.wait_for("in-exec\n").contains("in-exec\n"),
+        "{}",
+        t2.pane()
+    );
+    t2.keys(&["C-x", "x"]);
+    let pane = t2.wait_for("EXIT=");
+    assert!(
+        pane.contains("read escape sequence") && pane.contains("EXIT=1"),
+        "{pane}"
+    );
+    // The container's shell is still there.
+    let (code, out, _) = b.b(&["exec", "it", "echo", "alive"]);
+    assert_eq!((code, out.as_str()), (0, "alive\n"));
+    // attach refuses stopped containers with docker's text.
+    b.b(&["create", "--name", "stopped", "busybox", "true"]);
+    let (code, _, err) = b.same(&["attach", "stopped"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "You cannot attach to a stopped container, start it first\n"
+    );
+}

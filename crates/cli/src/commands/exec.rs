@@ -36,6 +36,9 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     pub privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// CONTAINER COMMAND [ARG...]
     #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -101,7 +104,9 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> CmdResult {
     } else {
         None
     };
-    pump_stdin(&h, args.interactive)?;
+    let escape = (args.tty && args.interactive && term::stdin_is_tty())
+        .then(|| super::detach::keys_or_default(args.detach_keys.as_deref()));
+    let detached = pump_stdin(&h, args.interactive, escape)?;
     let target = SignalTarget::Exec(id.clone());
     if args.tty && term::stdout_is_tty() {
         super::resize(&ctx.client, &target);
@@ -109,6 +114,9 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> CmdResult {
     }
     let r = copy_output(&mut h.reader, args.tty);
     drop(raw);
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(super::escape_error());
+    }
     r?;
     let info: ExecInspect = ctx.client.json(Request::new(
         "GET",

@@ -15,6 +15,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// CONTAINER [CONTAINER...]
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -110,10 +113,23 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> CmdResult {
     let wait = ctx
         .client
         .send(Request::new("POST", cpath(&info.id, "/wait")).query("condition", "next-exit"))?;
-    super::pump_stdin(&h, args.interactive)?;
+    let interactive_tty = tty && args.interactive && crate::term::stdin_is_tty();
+    let raw = if interactive_tty {
+        crate::term::RawGuard::enter().ok()
+    } else {
+        None
+    };
+    let escape =
+        interactive_tty.then(|| super::detach::keys_or_default(args.detach_keys.as_deref()));
+    let detached = super::pump_stdin(&h, args.interactive, escape)?;
     ctx.client
         .call(Request::new("POST", cpath(&info.id, "/start")))?;
-    copy_output(&mut h.reader, tty)?;
+    let r = copy_output(&mut h.reader, tty);
+    drop(raw);
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(super::escape_error());
+    }
+    r?;
     let mut buf = Vec::new();
     std::io::Read::read_to_end(&mut { wait }, &mut buf)?;
     let w: berth_api::container::ContainerWaitResponse =

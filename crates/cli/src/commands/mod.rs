@@ -5,8 +5,10 @@
 //! Shared here: [`Ctx`], [`CmdError`], image reference splitting, streaming a container's output,
 //! and the signal-forwarding thread of `run`/`exec`.
 
+pub mod attach;
 pub mod commit;
 pub mod create;
+pub mod detach;
 pub mod diff;
 pub mod events;
 pub mod exec;
@@ -36,6 +38,7 @@ pub mod volume;
 pub mod wait;
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::client::{self, demux, Client, ClientError, Hijacked, Request};
@@ -154,27 +157,59 @@ pub fn copy_output<R: io::Read>(r: &mut R, tty: bool) -> Result<(), CmdError> {
 }
 
 /// Feeds stdin into the hijacked connection on a thread, half-closing at EOF; without stdin
-/// half-closes at once (as the docker CLI does).
-pub fn pump_stdin(h: &Hijacked, with_stdin: bool) -> io::Result<()> {
+/// half-closes at once (as the docker CLI does). With `escape` (a terminal), the detach keys end
+/// the forwarding: the connection is shut down both ways (the output copy ends) and the returned
+/// flag is set.
+pub fn pump_stdin(
+    h: &Hijacked,
+    with_stdin: bool,
+    escape: Option<Vec<u8>>,
+) -> io::Result<Arc<AtomicBool>> {
+    let detached = Arc::new(AtomicBool::new(false));
     if !with_stdin {
-        return h.close_write();
+        h.close_write()?;
+        return Ok(detached);
     }
     let mut w = h.writer.try_clone()?;
+    let flag = detached.clone();
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
+        let mut proxy = escape.map(detach::EscapeProxy::new);
         let mut buf = [0u8; 32 * 1024];
         loop {
             let n = match io::Read::read(&mut stdin, &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if w.write_all(&buf[..n]).is_err() {
-                return;
+            let step = match proxy.as_mut() {
+                Some(p) => p.feed(&buf[..n]),
+                None => detach::Step::Forward(buf[..n].to_vec()),
+            };
+            match step {
+                detach::Step::Forward(bytes) => {
+                    if w.write_all(&bytes).is_err() {
+                        return;
+                    }
+                }
+                detach::Step::Detach(before) => {
+                    let _ = w.write_all(&before);
+                    flag.store(true, Ordering::SeqCst);
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
             }
         }
         let _ = w.shutdown(std::net::Shutdown::Write);
     });
-    Ok(())
+    Ok(detached)
+}
+
+/// The error `docker attach`/`exec -it`/`start -ai` end with after the detach keys (exit 1).
+pub fn escape_error() -> CmdError {
+    CmdError::Status {
+        message: "read escape sequence".into(),
+        code: 1,
+    }
 }
 
 /// A target of forwarded signals: a container (`kill`, `resize`) or an exec (`resize` only).

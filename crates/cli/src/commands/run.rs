@@ -3,7 +3,8 @@
 //! the docker CLI's foreground flow. Start failures map to 127 (not found), 126 (permission
 //! denied, is a directory), 125 (other). With `-t` on a terminal the local terminal goes raw, the
 //! size is sent after start and on SIGWINCH; signals are proxied (`--sig-proxy`).
-//! Not yet: client-side detach keys (ctrl-p ctrl-q).
+//! With `-it` on a terminal the detach keys (ctrl-p ctrl-q, `--detach-keys`) end the session
+//! silently with status 0 and leave the container running, as `docker run` does.
 
 use std::io::Read;
 
@@ -28,6 +29,9 @@ pub struct RunArgs {
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, value_name = "bool")]
     pub sig_proxy: bool,
     /// The container.
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub flags: ContainerFlags,
 }
@@ -96,6 +100,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CmdResult {
                 .flag("stdin", f.interactive),
         )
         .map_err(|e| run_error("run", e, 125))?;
+    let escape = (f.tty && f.interactive && term::stdin_is_tty())
+        .then(|| super::detach::keys_or_default(args.detach_keys.as_deref()));
     // 2. wait: the daemon flushes the headers now; the body comes at exit (or removal).
     let condition = if f.rm { "removed" } else { "next-exit" };
     let wait_resp = ctx
@@ -114,7 +120,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CmdResult {
     } else {
         None
     };
-    pump_stdin(&hijacked, f.interactive)?;
+    let detached = pump_stdin(&hijacked, f.interactive, escape)?;
     if let Err(e) = start(ctx, &id) {
         drop(raw);
         return Err(e);
@@ -132,6 +138,9 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> CmdResult {
     // 4. output until the daemon closes the stream.
     let streamed = copy_output(&mut hijacked.reader, f.tty);
     drop(raw);
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(0);
+    }
     streamed?;
     // 5. the exit status.
     let status = waiter
