@@ -4,6 +4,7 @@
 //! (version negotiation and dispatch), `routes::{system, containers, images}` (handlers).
 #![forbid(unsafe_code)]
 
+mod detach;
 mod http;
 mod router;
 mod routes;

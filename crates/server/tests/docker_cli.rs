@@ -873,3 +873,92 @@ fn a_stopped_daemon_exits_at_once_and_leaves_containers_running() {
     let (_, out, _) = b.d(&["ps", "--format", "{{.Names}} {{.State}}"]);
     assert_eq!(out.trim(), "stays running");
 }
+
+/// `docker run -it` in a real terminal (tmux): ctrl-p ctrl-q detaches and the container keeps
+/// running; `--detach-keys` takes another sequence; exec -it detaches the same way.
+#[test]
+fn detach_keys_leave_the_container_running() {
+    need_root!();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "CI installs tmux");
+        eprintln!("skipped: tmux missing");
+        return;
+    }
+    let b = Berthd::start();
+    let session = format!("berth-test-{}-tmux", std::process::id());
+    struct Tmux(String);
+    impl Drop for Tmux {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .status();
+        }
+    }
+    let sock = b.sock().display().to_string();
+    let cfg = b.dir.join("docker-config").display().to_string();
+    let start = |cmd: &str| {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &session])
+            .stderr(Stdio::null())
+            .status();
+        let full = format!(
+            "DOCKER_HOST=unix://{sock} DOCKER_CONFIG={cfg} {cmd}; echo EXITED=$?; sleep 60"
+        );
+        assert!(Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "120",
+                "-y",
+                "30",
+                &full
+            ])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let _guard = Tmux(session.clone());
+    let pane = || {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let p = pane();
+            if p.contains(what) {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "waiting for {what:?}:\n{p}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let keys = |k: &[&str]| {
+        let mut a = vec!["send-keys", "-t", &session];
+        a.extend_from_slice(k);
+        Command::new("tmux").args(&a).status().unwrap();
+    };
+    start("docker run -it --name dk1 busybox sh");
+    keys(&["echo attached-$((6*7))", "Enter"]);
+    wait_for("attached-42");
+    keys(&["C-p", "C-q"]);
+    let p = wait_for("EXITED=");
+    assert!(p.contains("EXITED=0"), "{p}");
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}}", "dk1"]);
+    assert_eq!(st.trim(), "running");
+    // Another sequence, through exec -it.
+    start("docker exec -it --detach-keys ctrl-a,x dk1 sh");
+    keys(&["echo in-exec-$((6*7))", "Enter"]);
+    wait_for("in-exec-42");
+    keys(&["C-a", "x"]);
+    wait_for("EXITED=");
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}}", "dk1"]);
+    assert_eq!(st.trim(), "running");
+    b.d(&["rm", "-f", "dk1"]);
+}

@@ -270,6 +270,13 @@ impl ContainerService {
         });
     }
 
+    /// The exec's `DetachKeys` (empty: the default).
+    pub fn exec_detach_keys(&self, id: &str) -> String {
+        self.exec_get(id)
+            .map(|e| e.req.detach_keys.clone())
+            .unwrap_or_default()
+    }
+
     /// The pid of a started exec (0 before).
     pub(crate) fn exec_pid(&self, id: &str) -> i64 {
         self.exec_get(id).map(|e| e.pid).unwrap_or(0)

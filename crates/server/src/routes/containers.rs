@@ -160,6 +160,7 @@ pub async fn attach(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Res
         stdout: q.bool("stdout", false),
         stderr: q.bool("stderr", false),
     };
+    let detach_keys = crate::detach::keys(q.get("detachKeys"))?;
     let upgrade = hyper::upgrade::on(&mut req);
     let svc = c.daemon.containers.clone();
     let id = id.to_string();
@@ -194,10 +195,30 @@ pub async fn attach(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Res
         if shim.set_nonblocking(true).is_err() {
             return;
         }
-        let Ok(mut shim) = tokio::net::UnixStream::from_std(shim) else {
+        let Ok(shim) = tokio::net::UnixStream::from_std(shim) else {
             return;
         };
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut shim).await;
+        let (shim_r, shim_w) = shim.into_split();
+        let (cl_r, cl_w) = tokio::io::split(client);
+        let input = tokio::spawn(crate::detach::copy_input(cl_r, shim_w, detach_keys));
+        let output = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let (mut shim_r, mut cl_w) = (shim_r, cl_w);
+            let _ = tokio::io::copy(&mut shim_r, &mut cl_w).await;
+            let _ = cl_w.shutdown().await;
+        });
+        tokio::pin!(output);
+        tokio::select! {
+            _ = &mut output => {}
+            detached = input => {
+                if matches!(detached, Ok(true)) {
+                    // Detached: the container keeps running; this connection ends.
+                    output.abort();
+                } else {
+                    let _ = output.await;
+                }
+            }
+        }
     });
     let mut r = h::empty(StatusCode::SWITCHING_PROTOCOLS);
     let ct = if rec.config.tty || !c.version.at_least(1, 42) {

@@ -48,6 +48,7 @@ pub async fn start(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Resp
         return Ok(h::empty(StatusCode::OK));
     }
     let tty = info.process_config.tty;
+    let keys = crate::detach::keys(Some(&svc.exec_detach_keys(id)))?;
     let id = id.to_string();
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
@@ -78,26 +79,41 @@ pub async fn start(c: &Ctx, id: &str, mut req: Request<Incoming>) -> Result<Resp
         let Ok(shim) = tokio::net::UnixStream::from_std(shim) else {
             return;
         };
-        let (mut shim_r, mut shim_w) = shim.into_split();
-        let (mut cl_r, mut cl_w) = tokio::io::split(client);
+        let (mut shim_r, shim_w) = shim.into_split();
+        let (cl_r, mut cl_w) = tokio::io::split(client);
         // Input: until the client half-closes (then the process sees EOF on stdin).
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<bool>();
         let input = tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut cl_r, &mut shim_w).await;
-            let _ = shim_w.shutdown().await;
-            cl_r
+            let d = crate::detach::copy_input(cl_r, shim_w, keys).await;
+            let _ = done_tx.send(d);
         });
         let mut buf = vec![0u8; 32 * 1024];
+        let (mut detached, mut stdin_done) = (false, false);
         loop {
-            match shim_r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if cl_w.write_all(&buf[..n]).await.is_err() {
+            tokio::select! {
+                r = shim_r.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if cl_w.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                d = &mut done_rx, if !stdin_done => {
+                    stdin_done = true;
+                    if d.unwrap_or(false) {
+                        detached = true;
                         break;
                     }
                 }
             }
         }
-        let _ = svc.exec_finish(&id).await;
+        if detached {
+            // The process keeps running; its end is recorded in the background.
+            svc.exec_watch(&id);
+        } else {
+            let _ = svc.exec_finish(&id).await;
+        }
         let _ = cl_w.shutdown().await;
         input.abort();
     });
