@@ -191,6 +191,11 @@ impl ContainerService {
             },
             name: format!("/{}", rec.name),
             id: rec.id.clone(),
+            networks: if rec.net.as_ref().is_some_and(|n| n.netns.is_some()) {
+                net_dev(rec.state.pid)
+            } else {
+                BTreeMap::new()
+            },
             ..Default::default()
         };
         Ok(s)
@@ -568,9 +573,65 @@ impl ContainerService {
     }
 }
 
+/// The interfaces of a container's network namespace, from its init's `/proc/<pid>/net/dev`
+/// (loopback left out, as Docker does).
+fn net_dev(pid: i64) -> BTreeMap<String, berth_api::container::stats::NetworkStats> {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) else {
+        return BTreeMap::new();
+    };
+    parse_net_dev(&text)
+}
+
+fn parse_net_dev(text: &str) -> BTreeMap<String, berth_api::container::stats::NetworkStats> {
+    let mut out = BTreeMap::new();
+    for l in text.lines().skip(2) {
+        let Some((name, rest)) = l.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if f.len() < 16 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            berth_api::container::stats::NetworkStats {
+                rx_bytes: f[0],
+                rx_packets: f[1],
+                rx_errors: f[2],
+                rx_dropped: f[3],
+                tx_bytes: f[8],
+                tx_packets: f[9],
+                tx_errors: f[10],
+                tx_dropped: f[11],
+            },
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_dev_is_parsed_without_loopback() {
+        let t = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n  eth0:    5000      40    1    2    0     0          0         0     3000      30    0    3    0     0       0          0\n";
+        let m = parse_net_dev(t);
+        assert_eq!(m.len(), 1);
+        let e = &m["eth0"];
+        assert_eq!(
+            (e.rx_bytes, e.rx_packets, e.rx_errors, e.rx_dropped),
+            (5000, 40, 1, 2)
+        );
+        assert_eq!((e.tx_bytes, e.tx_packets, e.tx_dropped), (3000, 30, 3));
+    }
 
     #[test]
     fn until_takes_timestamps_and_durations() {
