@@ -6,8 +6,8 @@ use std::sync::Arc;
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
     self, attach, commit, create, diff, events, exec, export, history, images, import, info,
-    inspect, lifecycle, load, logs, prune, ps, rename, rm, rmi, run, save, system, tag, top,
-    update, version, volume, wait, CmdError, Ctx,
+    inspect, lifecycle, load, logs, port, prune, ps, rename, rm, rmi, run, save, stats, system,
+    tag, top, update, version, volume, wait, CmdError, Ctx,
 };
 use clap::{Parser, Subcommand};
 
@@ -87,6 +87,10 @@ enum Cmd {
     Events(events::EventsArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(attach::AttachArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -135,6 +139,8 @@ enum ContainerCmd {
     Ls(ps::PsArgs),
     /// Pause all processes within one or more containers
     Pause(lifecycle::NamesArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
     /// Remove all stopped containers
     Prune(prune::ContainerPruneArgs),
     /// Rename a container
@@ -148,6 +154,8 @@ enum ContainerCmd {
     Run(run::RunArgs),
     /// Start one or more stopped containers
     Start(lifecycle::StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Stop one or more running containers
     Stop(lifecycle::StopArgs),
     /// Display the running processes of a container
@@ -226,6 +234,8 @@ fn container(ctx: &Ctx, cmd: ContainerCmd) -> commands::CmdResult {
             ContainerCmd::Logs(a) => Cmd::Logs(a),
             ContainerCmd::Ls(a) => Cmd::Ps(a),
             ContainerCmd::Pause(a) => Cmd::Pause(a),
+            ContainerCmd::Port(a) => Cmd::Port(a),
+            ContainerCmd::Stats(a) => Cmd::Stats(a),
             ContainerCmd::Prune(a) => return prune::container_prune(ctx, a),
             ContainerCmd::Rename(a) => Cmd::Rename(a),
             ContainerCmd::Restart(a) => Cmd::Restart(a),
@@ -297,6 +307,8 @@ fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
         Cmd::History(a) => history::run(ctx, a),
         Cmd::Events(a) => events::run(ctx, a),
         Cmd::Attach(a) => attach::run(ctx, a),
+        Cmd::Port(a) => port::run(ctx, a),
+        Cmd::Stats(a) => stats::run(ctx, a),
         Cmd::Container { cmd } => container(ctx, cmd),
         Cmd::Image { cmd } => image(ctx, cmd),
         Cmd::Volume { cmd } => volume::run(ctx, cmd),

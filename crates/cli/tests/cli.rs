@@ -56,6 +56,8 @@ fn have_docker() -> bool {
 struct Berthd {
     dir: PathBuf,
     tag: String,
+    /// Which berthd of this test process (its bridge and /24 are its own).
+    n: usize,
     child: Option<Child>,
 }
 
@@ -69,6 +71,7 @@ impl Berthd {
         let mut d = Berthd {
             dir,
             tag,
+            n,
             child: None,
         };
         d.spawn();
@@ -77,6 +80,21 @@ impl Berthd {
         assert_eq!(code, 0, "import: {err}");
         assert!(out.starts_with("sha256:"), "{out}");
         d
+    }
+
+    /// This berthd's own default bridge (and nft table `inet berth-<bridge>`), never berth0.
+    fn bridge(&self) -> String {
+        format!("bthl{:x}x{}", std::process::id(), self.n)
+    }
+
+    /// A /24 for the default bridge, distinct per test process and berthd.
+    fn bip(&self) -> String {
+        let pid = std::process::id() as usize;
+        format!(
+            "10.{}.{}.1/24",
+            210 + pid % 40,
+            (pid / 40 % 60) * 4 + self.n % 4
+        )
     }
 
     fn sock(&self) -> PathBuf {
@@ -115,6 +133,10 @@ impl Berthd {
             .arg(&self.tag)
             .arg("--shim")
             .arg(shim)
+            .arg("--bridge")
+            .arg(self.bridge())
+            .arg("--bip")
+            .arg(self.bip())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -122,6 +144,13 @@ impl Berthd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("berthd exited ({st}): {}", self.log());
+            }
             if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
                 return;
             }
@@ -206,6 +235,19 @@ impl Drop for Berthd {
                     .status();
             }
         }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge()])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "inet",
+                &format!("berth-{}", self.bridge()),
+            ])
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -653,6 +695,61 @@ fn container_verbs_match_the_docker_cli() {
     b.same(&["history", "-H=false", "busybox"]);
     b.same(&["image", "history", "--format", "{{json .}}", "busybox"]);
     b.same(&["history", "nosuch"]);
+
+    // stats: one sample each; compare the fields that do not move between two samples.
+    let (code, out, err) = b.b(&["stats", "--no-stream"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT"),
+        "{out}"
+    );
+    assert!(
+        out.lines().nth(1).is_some_and(|l| l.contains(" c2 ")),
+        "{out}"
+    );
+    b.same(&[
+        "stats",
+        "--no-stream",
+        "-a",
+        "--format",
+        "{{.Container}} {{.Name}} {{.PIDs}}",
+    ]);
+    let (_, out, _) = b.same(&[
+        "container",
+        "stats",
+        "--no-stream",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Name}} {{.Container}}",
+        "c2",
+    ]);
+    assert!(out.ends_with(" c2 c2\n") && out.len() == 64 + 7, "{out}");
+    b.same(&["stats", "--no-stream", "nosuch"]);
+    // port: none published, then a container with some.
+    b.same(&["port", "c2"]);
+    b.same(&["port", "c2", "80"]);
+    let (code, _, err) = b.b(&[
+        "run",
+        "-d",
+        "--name",
+        "pp",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "127.0.0.1:18099:81/udp",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = b.same(&["port", "pp"]);
+    assert!(
+        out.starts_with("80/tcp -> 127.0.0.1:") && out.ends_with("81/udp -> 127.0.0.1:18099\n"),
+        "{out}"
+    );
+    b.same(&["port", "pp", "81/udp"]);
+    b.same(&["container", "port", "pp", "81"]);
+    b.same(&["port", "pp", "x"]);
 
     let tar = b.dir.join("c2.tar");
     let (code, _, err) = b.b(&["export", "-o", tar.to_str().unwrap(), "c2"]);
