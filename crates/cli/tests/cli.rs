@@ -1001,6 +1001,16 @@ fn detach_keys_leave_the_container_running() {
     // The container's shell is still there.
     let (code, out, _) = b.b(&["exec", "it", "echo", "alive"]);
     assert_eq!((code, out.as_str()), (0, "alive\n"));
+    // stats on a terminal: the table redrawn in place until interrupted.
+    let t3 = Tmux::start(&session(3), &shell("stats")).unwrap();
+    let pane = t3.wait_for(" it ");
+    assert!(pane.starts_with("CONTAINER ID   NAME"), "{pane}");
+    // A few redraws later the screen still holds one table.
+    std::thread::sleep(Duration::from_millis(2500));
+    let pane = t3.pane();
+    assert_eq!(pane.matches("CONTAINER ID").count(), 1, "{pane}");
+    assert!(pane.contains(" it "), "{pane}");
+    drop(t3);
     // attach refuses stopped containers with docker's text.
     b.b(&["create", "--name", "stopped", "busybox", "true"]);
     let (code, _, err) = b.same(&["attach", "stopped"]);

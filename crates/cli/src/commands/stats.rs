@@ -146,6 +146,7 @@ pub fn run(ctx: &Ctx, args: StatsArgs) -> CmdResult {
     let fmt = Format::new(&template, DEFAULT_TABLE)?;
     let live_tty = !args.no_stream && crate::term::stdout_is_tty();
     loop {
+        let round = std::time::Instant::now();
         // (shown name, ID or name to ask for)
         let targets: Vec<(String, String)> = if args.containers.is_empty() {
             let list: Vec<ContainerSummary> = ctx
@@ -190,10 +191,10 @@ pub fn run(ctx: &Ctx, args: StatsArgs) -> CmdResult {
         if args.no_stream {
             return Ok(0);
         }
-        // The daemon takes a second per one-shot sample (two readings); no extra sleep needed
-        // unless there was nothing to sample.
-        if targets.is_empty() {
-            std::thread::sleep(std::time::Duration::from_secs(1));
+        // One redraw a second at most (a one-shot sample may take the daemon a second itself).
+        let period = std::time::Duration::from_secs(1);
+        if let Some(rest) = period.checked_sub(round.elapsed()) {
+            std::thread::sleep(rest);
         }
     }
 }
