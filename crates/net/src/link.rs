@@ -343,6 +343,34 @@ pub fn list_links(prefix: &str) -> Result<Vec<String>, NetError> {
     })
 }
 
+/// The addresses of link `name` (none when it does not exist).
+pub fn addrs_of(name: &str) -> Result<Vec<(IpAddr, u8)>, NetError> {
+    let name = name.to_owned();
+    with_handle(|h| async move {
+        let Some(link) = find_link(&h, &name).await? else {
+            return Ok(Vec::new());
+        };
+        let msgs: Vec<_> = h
+            .address()
+            .get()
+            .set_link_index_filter(link.header.index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| nl_err(format!("list addresses of {name}"), e))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| {
+                let len = m.header.prefix_len;
+                m.attributes.into_iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some((ip, len)),
+                    _ => None,
+                })
+            })
+            .collect())
+    })
+}
+
 /// The destinations of the main routing table's IPv4 and IPv6 routes (default routes left out),
 /// so IPAM can refuse subnets that overlap the host's networks.
 pub fn host_routes() -> Result<Vec<(IpAddr, u8)>, NetError> {

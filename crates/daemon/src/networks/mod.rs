@@ -324,6 +324,20 @@ impl NetworkService {
                 ip_range: String::new(),
             });
         }
+        // A bridge that already exists keeps its address (dockerd adopts docker0's too): one
+        // bridge never collects a second subnet from a daemon with a fresh data root.
+        let existing = berth_net::link::addrs_of(&self.cfg.net.bridge).unwrap_or_default();
+        if let Some((ip, len)) = existing
+            .iter()
+            .find(|(ip, _)| matches!(ip, IpAddr::V4(v4) if !v4.is_link_local()))
+        {
+            let subnet = parse_subnet(&format!("{ip}/{len}"))?.network();
+            return Ok(PoolConfig {
+                subnet: subnet.to_string(),
+                gateway: ip.to_string(),
+                ip_range: String::new(),
+            });
+        }
         let routes = host_routes();
         let own = st.nets.values().find(|n| n.is_default_bridge());
         let own_subnets: Vec<Subnet> = own

@@ -102,20 +102,29 @@ impl Berthd {
         format!("bthd{:x}x{n}", std::process::id())
     }
 
+    /// This test process's block of addresses: 10.X.B.0/19 (X, B from the pid).
+    fn block() -> (u32, u32) {
+        let pid = std::process::id();
+        (100 + pid % 100, (pid / 100 % 8) * 32)
+    }
+
     /// A /24 for the default bridge, distinct per test process and berthd.
     pub fn bip(&self) -> String {
-        let pid = std::process::id();
+        let (x, b) = Self::block();
         let n = self
             .tag
             .rsplit('d')
             .next()
             .and_then(|n| n.parse::<u32>().ok())
             .unwrap_or(0);
-        format!(
-            "10.{}.{}.1/24",
-            100 + pid % 100,
-            (pid / 100 % 64) * 4 + n % 4
-        )
+        format!("10.{x}.{}.1/24", b + n % 16)
+    }
+
+    /// Where this berthd's user networks take their subnets: 16 /24s of the process's block,
+    /// so test daemons running side by side never pick the same subnet.
+    pub fn pools(&self) -> String {
+        let (x, b) = Self::block();
+        format!("base=10.{x}.{}.0/20,size=24", b + 16)
     }
 
     pub fn spawn(&mut self) {
@@ -144,6 +153,8 @@ impl Berthd {
             .arg(self.bridge())
             .arg("--bip")
             .arg(self.bip())
+            .arg("--default-address-pool")
+            .arg(self.pools())
             // Name lookups the daemon does not answer go to a loopback address where nothing
             // listens: tests never send DNS traffic out of the host.
             .arg("--dns")
