@@ -279,6 +279,7 @@ impl ImageService {
             created: i.created.clone().unwrap_or_default(),
             config: serde_json::from_value(v["config"].clone()).unwrap_or_default(),
             author: v["author"].as_str().unwrap_or_default().to_string(),
+            comment: v["comment"].as_str().unwrap_or_default().to_string(),
             docker_version: v["docker_version"].as_str().unwrap_or_default().to_string(),
             architecture: i.architecture.clone(),
             os: i.os.clone(),
@@ -467,6 +468,13 @@ impl ImageService {
         cfg["created"] = serde_json::json!(now);
         if !author.is_empty() {
             cfg["author"] = serde_json::json!(author);
+        }
+        // Docker keeps the commit message at the top of the config too (inspect's Comment).
+        if let Some(o) = cfg.as_object_mut() {
+            o.remove("comment");
+        }
+        if !comment.is_empty() {
+            cfg["comment"] = serde_json::json!(comment);
         }
         if let Some(ids) = cfg["rootfs"]["diff_ids"].as_array_mut() {
             ids.push(serde_json::json!(blob.digest.to_string()));

@@ -26,6 +26,9 @@ pub enum NetError {
 impl NetError {
     /// An [`NetError::Io`] naming what was being done.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        NetError::Io { what: what.into(), source }
+        NetError::Io {
+            what: what.into(),
+            source,
+        }
     }
 }

@@ -6,11 +6,11 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
-use berth_net::NetError;
 use berth_net::link::{self, BridgeSpec, MacvlanSpec, VethSpec};
 use berth_net::netns::Netns;
 use berth_net::nft::{self, BridgeRules, PortMap, Proto, Ruleset};
-use common::{World, fetch, ip, ip_in, is_mounted, is_root, proc_net, serve, sock};
+use berth_net::NetError;
+use common::{fetch, ip, ip_in, is_mounted, is_root, proc_net, serve, sock, World};
 
 #[test]
 fn netns_is_created_entered_and_removed_without_leftovers() {

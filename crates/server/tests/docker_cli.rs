@@ -962,3 +962,48 @@ fn detach_keys_leave_the_container_running() {
     assert_eq!(st.trim(), "running");
     b.d(&["rm", "-f", "dk1"]);
 }
+
+#[test]
+fn event_filters_and_commit_comments() {
+    need_root!();
+    let b = Berthd::start();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let (code, _, err) = b.d(&[
+        "run", "-d", "--name", "ev1", "--label", "team=a", "busybox", "sleep", "60",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    b.d(&["pause", "ev1"]);
+    b.d(&["unpause", "ev1"]);
+    b.d(&["rename", "ev1", "ev2"]);
+    let (code, _, err) = b.d(&["commit", "-m", "a message", "ev2", "committed:1"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, c, _) = b.d(&["image", "inspect", "-f", "{{.Comment}}", "committed:1"]);
+    assert_eq!(c.trim(), "a message");
+    // The CLI sends --until in whole seconds (as with dockerd): let this second pass.
+    std::thread::sleep(Duration::from_millis(1100));
+    let ev = |filters: &[&str]| {
+        let mut a = vec![
+            "events",
+            "--since",
+            &since,
+            "--until",
+            "0s",
+            "--format",
+            "{{.Action}}",
+        ];
+        for f in filters {
+            a.extend(["--filter", f]);
+        }
+        b.d(&a).1
+    };
+    assert_eq!(ev(&["event=pause"]), "pause\n");
+    assert_eq!(ev(&["event=rename"]), "rename\n");
+    let labelled = ev(&["label=team=a", "event=start"]);
+    assert_eq!(labelled, "start\n");
+    assert_eq!(ev(&["label=team=b"]), "");
+    b.d(&["rm", "-f", "ev2"]);
+}

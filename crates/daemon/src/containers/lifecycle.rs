@@ -198,9 +198,8 @@ impl ContainerService {
         let (mode, networks) = self.networks.plan(&host_config.network_mode, &endpoints)?;
         match &mode {
             crate::networks::sandbox::Mode::Container(other) => {
-                self.get(other).map_err(|_| {
-                    Error::not_found(format!("No such container: {other}"))
-                })?;
+                self.get(other)
+                    .map_err(|_| Error::not_found(format!("No such container: {other}")))?;
             }
             crate::networks::sandbox::Mode::Host | crate::networks::sandbox::Mode::None => {
                 if host_config
@@ -927,7 +926,10 @@ impl ContainerService {
         }
         // Its network: taken back if it still runs, undone otherwise.
         let (net, live_net) = match c.rec.lock() {
-            Ok(r) => (r.net.clone(), (r.name.clone(), super::network::hostname(&r))),
+            Ok(r) => (
+                r.net.clone(),
+                (r.name.clone(), super::network::hostname(&r)),
+            ),
             Err(_) => return,
         };
         let shim_alive = status.is_live()

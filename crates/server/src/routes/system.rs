@@ -133,8 +133,14 @@ pub fn events(c: &Ctx) -> Result<Resp> {
     let f = c.query.filters()?;
     f.validate(berth_api::filters::EVENT_FILTERS)
         .map_err(|e| Error::invalid(e.to_string()))?;
-    let types: Vec<String> = f.get("type").iter().map(|s| s.to_string()).collect();
-    let containers: Vec<String> = f.get("container").iter().map(|s| s.to_string()).collect();
+    let own = |k: &str| -> Vec<String> { f.get(k).iter().map(|s| s.to_string()).collect() };
+    let types = own("type");
+    let containers = own("container");
+    let actions = own("event");
+    let images = own("image");
+    let labels = own("label");
+    let networks = own("network");
+    let volumes = own("volume");
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -145,12 +151,33 @@ pub fn events(c: &Ctx) -> Result<Resp> {
         .daemon
         .events
         .replay_and_subscribe(since.unwrap_or(i64::MAX), until);
+    // moby's filters: each key any-of, all keys together.
     let keep = move |m: &berth_api::system::EventMessage| {
+        let attr = |k: &str| m.actor.attributes.get(k);
+        let by_id_or_name = |want: &Vec<String>, typ: &str| {
+            want.is_empty()
+                || (m.r#type == typ
+                    && want
+                        .iter()
+                        .any(|w| m.actor.id.starts_with(w.as_str()) || attr("name") == Some(w)))
+        };
         (types.is_empty() || types.contains(&m.r#type))
-            && (containers.is_empty()
-                || containers.iter().any(|c| {
-                    m.actor.id.starts_with(c.as_str()) || m.actor.attributes.get("name") == Some(c)
+            && by_id_or_name(&containers, "container")
+            && by_id_or_name(&networks, "network")
+            && by_id_or_name(&volumes, "volume")
+            && (actions.is_empty()
+                || actions.iter().any(|a| {
+                    m.action == *a || m.action.split_once(':').map(|x| x.0) == Some(a.as_str())
                 }))
+            && (images.is_empty()
+                || images.iter().any(|i| {
+                    attr("image") == Some(i)
+                        || (m.r#type == "image" && m.actor.id.contains(i.as_str()))
+                }))
+            && labels.iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => attr(k).is_some_and(|x| x == v),
+                None => attr(l).is_some(),
+            })
     };
     let (resp, tx) = h::stream(StatusCode::OK, "application/json");
     tokio::spawn(async move {
