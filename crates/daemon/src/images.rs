@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use berth_api::container::ContainerConfig;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_api::image::{
     HistoryItem, ImageDeleteItem, ImageInspect, ImagePruneResponse, ImageSummary, RootFs,
@@ -37,6 +37,7 @@ fn report_items(rep: &berth_image::RemoveReport) -> Vec<ImageDeleteItem> {
 pub struct ImageService {
     root: ImageRoot,
     registry: berth_image::registry::Registry,
+    events: crate::events::Events,
 }
 
 /// An image's runtime defaults (its config's `config` object), in API terms.
@@ -75,6 +76,7 @@ impl ImageService {
     pub fn open(
         data_root: &std::path::Path,
         reg: &crate::config::RegistrySettings,
+        events: crate::events::Events,
     ) -> Result<ImageService> {
         let root = ImageRoot::open(data_root).map_err(|e| Error::internal(e.to_string()))?;
         let registry =
@@ -88,7 +90,30 @@ impl ImageService {
                 user_agent: format!("berth/{} (docker-compatible)", env!("CARGO_PKG_VERSION")),
                 ..Default::default()
             });
-        Ok(ImageService { root, registry })
+        Ok(ImageService {
+            root,
+            registry,
+            events,
+        })
+    }
+
+    /// An image event as dockerd logs them (`Actor.ID` and the `name` attribute).
+    fn event(&self, action: &str, id: &str, name: &str) {
+        self.events.publish(
+            "image",
+            action,
+            id,
+            BTreeMap::from([("name".to_string(), name.to_string())]),
+        );
+    }
+
+    fn delete_events(&self, items: &[ImageDeleteItem]) {
+        for it in items {
+            match it {
+                ImageDeleteItem::Untagged(n) => self.event("untag", n, n),
+                ImageDeleteItem::Deleted(id) => self.event("delete", id, id),
+            }
+        }
     }
 
     /// `POST /images/create?fromImage=…`: pull (every tag with `all_tags`), progress as
@@ -149,6 +174,7 @@ impl ImageService {
             .map_err(|e| Error::invalid(format!("invalid reference format: {e}")))?;
         self.registry
             .pull(&self.root, &reference, &opts, &mut emit)?;
+        self.event("pull", &reference.familiar(), &reference.familiar());
         Ok(())
     }
 
@@ -199,6 +225,7 @@ impl ImageService {
                 .map_err(|e| Error::invalid(format!("invalid reference format: {e}")))?;
             let mut emit = |e: berth_image::registry::Event| progress(to_message(e));
             let res = self.registry.push(&self.root, &r, &opts, &mut emit)?;
+            self.event("push", &r.familiar(), &r.familiar());
             let mut aux = berth_api::image::ProgressMessage::aux(serde_json::json!({
                 "Tag": res.tag, "Digest": res.digest.to_string(), "Size": res.size,
             }));
@@ -303,6 +330,8 @@ impl ImageService {
         let loaded = archive::load(self.root.stores(), r, &mut |_| {})?;
         let mut out = Vec::new();
         for l in loaded {
+            let id = l.image.id.to_string();
+            self.event("load", &id, &id);
             for (name, old) in &l.moved {
                 out.push(format!(
                     "The image {} already exists, renaming the old one with ID {} to empty string",
@@ -341,7 +370,9 @@ impl ImageService {
             platform: None,
         };
         let l = archive::import(self.root.stores(), r, &opts)?;
-        Ok(l.image.id.to_string())
+        let id = l.image.id.to_string();
+        self.event("import", &id, &id);
+        Ok(id)
     }
 
     /// `DELETE /images/{name}`: untag, or delete when nothing else names or uses it.
@@ -352,13 +383,16 @@ impl ImageService {
         in_use: &BTreeSet<Digest>,
     ) -> Result<Vec<ImageDeleteItem>> {
         let rep = berth_image::gc::remove_image(&self.root, name, in_use, force).map_err(gc_err)?;
-        Ok(report_items(&rep))
+        let items = report_items(&rep);
+        self.delete_events(&items);
+        Ok(items)
     }
 
     /// `POST /images/prune`: dangling images, or (`all`) every unused one.
     pub fn prune(&self, all: bool, in_use: &BTreeSet<Digest>) -> Result<ImagePruneResponse> {
         let rep = berth_image::gc::prune(&self.root, all, in_use).map_err(gc_err)?;
         let items = report_items(&rep);
+        self.delete_events(&items);
         Ok(ImagePruneResponse {
             images_deleted: if items.is_empty() { None } else { Some(items) },
             space_reclaimed: rep.reclaimed,
@@ -407,6 +441,9 @@ impl ImageService {
             list.push((img.id.clone(), refs));
         }
         archive::save(self.root.stores(), &list, w, &mut |_| {})?;
+        for (id, _) in &list {
+            self.event("save", &id.to_string(), &id.to_string());
+        }
         Ok(())
     }
 
@@ -515,6 +552,7 @@ impl ImageService {
         };
         let r = Reference::parse(&full).map_err(|e| Error::invalid(e.to_string()))?;
         self.root.images.tag(&i.id, &r)?;
+        self.event("tag", &i.id.to_string(), &r.familiar());
         Ok(())
     }
 }

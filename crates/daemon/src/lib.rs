@@ -52,8 +52,12 @@ impl Daemon {
         std::fs::create_dir_all(&config.exec_root)?;
         install_init(&config.init_path())?;
         let config = Arc::new(config);
-        let images = Arc::new(ImageService::open(&config.data_root, &config.registry)?);
         let events = Events::default();
+        let images = Arc::new(ImageService::open(
+            &config.data_root,
+            &config.registry,
+            events.clone(),
+        )?);
         let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
         let networks = NetworkService::open(config.clone(), events.clone())?;
         let containers = ContainerService::open(

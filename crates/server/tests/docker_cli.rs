@@ -1007,3 +1007,41 @@ fn event_filters_and_commit_comments() {
     assert_eq!(ev(&["label=team=b"]), "");
     b.d(&["rm", "-f", "ev2"]);
 }
+
+#[test]
+fn image_and_volume_events() {
+    need_root!();
+    let b = Berthd::start();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    b.d(&["tag", "busybox", "evtag:1"]);
+    b.d(&["rmi", "evtag:1"]);
+    let (code, _, err) = b.d(&["run", "--rm", "-v", "evvol:/v", "busybox", "true"]);
+    assert_eq!(code, 0, "{err}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_, ev, _) = b.d(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        "0s",
+        "--filter",
+        "type=image",
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Type}} {{.Action}} {{index .Actor.Attributes \"name\"}}",
+    ]);
+    let lines: Vec<&str> = ev.lines().collect();
+    assert!(lines.contains(&"image tag evtag:1"), "{ev}");
+    assert!(lines.contains(&"image untag evtag:1"), "{ev}");
+    assert!(lines.iter().any(|l| l.starts_with("volume create")), "{ev}");
+    assert!(lines.iter().any(|l| l.starts_with("volume mount")), "{ev}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("volume unmount")),
+        "{ev}"
+    );
+}

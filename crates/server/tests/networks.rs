@@ -510,3 +510,27 @@ fn networks_survive_a_daemon_crash() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn legacy_links_give_hosts_entries_and_variables() {
+    need_root!();
+    let b = Berthd::start();
+    ok(
+        &b,
+        &[
+            "run", "-d", "--name", "lnk", "-e", "FOO=bar", "--expose", "80", "busybox", "httpd",
+            "-f", "-p", "80", "-h", "/etc",
+        ],
+    );
+    let ip = ip_of(&b, "lnk", "bridge");
+    let out = ok(&b, &["run", "--rm", "--link", "lnk:db", "busybox", "sh", "-c", "echo $DB_NAME $DB_PORT $DB_PORT_80_TCP_ADDR $DB_ENV_FOO; grep -w db /etc/hosts; wget -q -O- http://db/hostname"]);
+    let mut l = out.lines();
+    let first = l.next().unwrap_or_default().to_string();
+    assert!(
+        first.ends_with(&format!("/db tcp://{ip}:80 {ip} bar")),
+        "{out}"
+    );
+    assert!(l.next().unwrap_or_default().starts_with(&ip), "{out}");
+    assert!(l.next().is_some(), "reached through the link's name: {out}");
+    ok(&b, &["rm", "-f", "lnk"]);
+}

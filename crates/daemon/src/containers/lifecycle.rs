@@ -440,6 +440,8 @@ impl ContainerService {
         let id = &r.id;
         for m in r.mounts.iter().filter(|m| m.kind == "volume") {
             self.volumes.activate(&m.name)?;
+            self.volumes
+                .mount_event(&m.name, &r.id, &m.destination, m.rw);
         }
         let bundle = self.dir(id).join("bundle");
         std::fs::create_dir_all(bundle.join("rootfs"))?;
@@ -594,6 +596,11 @@ impl ContainerService {
             )
         };
         let _ = self.save(c);
+        if let Ok(r) = c.rec.lock() {
+            for m in r.mounts.iter().filter(|m| m.kind == "volume") {
+                self.volumes.unmount_event(&m.name, &r.id);
+            }
+        }
         // Its network goes with it: addresses, ports, namespace, DNS.
         let nets = self.networks.clone();
         let id = name.clone();

@@ -54,6 +54,7 @@ impl ContainerService {
         let mode = self.mode_of(r)?;
         let h = &r.host_config;
         let mut links = Vec::new();
+        let mut link_env = Vec::new();
         for l in h.links.iter().flatten() {
             // `name:alias` (the CLI sends `/name:/me/alias` on old versions).
             let (target, alias) = l.split_once(':').unwrap_or((l, l));
@@ -62,9 +63,14 @@ impl ContainerService {
             let c = self
                 .get(target)
                 .map_err(|_| Error::invalid(format!("could not get container for {target}")))?;
-            let (tid, tname) = {
+            let (tid, tname, t_exposed, t_env) = {
                 let t = c.rec.lock().map_err(super::poisoned)?;
-                (t.id.clone(), t.name.clone())
+                (
+                    t.id.clone(),
+                    t.name.clone(),
+                    t.config.exposed_ports.clone(),
+                    t.config.env.clone().unwrap_or_default(),
+                )
             };
             let ip = self
                 .networks
@@ -76,6 +82,7 @@ impl ContainerService {
                         r.name
                     ))
                 })?;
+            link_env.extend(link_vars(&r.name, alias, ip, &t_exposed, &t_env));
             let mut names = vec![alias.to_string()];
             if alias != tname {
                 names.push(tname.clone());
@@ -100,8 +107,56 @@ impl ContainerService {
             dir: self.dir(&r.id),
             links,
         };
-        self.networks.setup(&req)
+        let mut patch = self.networks.setup(&req)?;
+        patch.env = link_env;
+        Ok(patch)
     }
+}
+
+/// Docker's legacy link variables for `alias` of a linked container (`ALIAS_NAME`,
+/// `ALIAS_PORT[_<port>_<proto>[_ADDR|_PORT|_PROTO]]`, `ALIAS_ENV_<var>`).
+fn link_vars(
+    me: &str,
+    alias: &str,
+    ip: std::net::IpAddr,
+    exposed: &std::collections::BTreeSet<String>,
+    env: &[String],
+) -> Vec<String> {
+    let p: String = alias
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut out = vec![format!("{p}_NAME=/{me}/{alias}")];
+    let mut ports: Vec<(u16, &'static str)> = exposed
+        .iter()
+        .filter_map(|k| ports::parse_port_key(k).ok())
+        .map(|(n, proto)| (n, proto.as_str()))
+        .collect();
+    ports.sort();
+    if let Some((n, proto)) = ports.first() {
+        out.push(format!("{p}_PORT={proto}://{ip}:{n}"));
+    }
+    for (n, proto) in &ports {
+        let k = format!("{p}_PORT_{n}_{}", proto.to_ascii_uppercase());
+        out.push(format!("{k}={proto}://{ip}:{n}"));
+        out.push(format!("{k}_ADDR={ip}"));
+        out.push(format!("{k}_PORT={n}"));
+        out.push(format!("{k}_PROTO={proto}"));
+    }
+    for kv in env {
+        if let Some((k, v)) = kv.split_once('=') {
+            if !matches!(k, "HOME" | "PATH" | "HOSTNAME") {
+                out.push(format!("{p}_ENV_{k}={v}"));
+            }
+        }
+    }
+    out
 }
 
 /// Join the namespace and bind-mount the files in an OCI spec.
@@ -119,6 +174,11 @@ pub(crate) fn patch_spec(spec: &mut Value, p: &SpecPatch) {
                 continue;
             }
             m.push(json!({"destination": dst, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+        }
+    }
+    if !p.env.is_empty() {
+        if let Some(env) = spec["process"]["env"].as_array_mut() {
+            env.extend(p.env.iter().map(|e| json!(e)));
         }
     }
     if p.netns.is_none() {

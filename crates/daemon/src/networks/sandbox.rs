@@ -116,6 +116,8 @@ pub struct SpecPatch {
     pub netns: Option<PathBuf>,
     /// (destination in the container, source on the host).
     pub files: Vec<(String, PathBuf)>,
+    /// Environment added to the process (legacy links).
+    pub env: Vec<String>,
 }
 
 /// The files of a container, in its directory.
@@ -274,6 +276,7 @@ impl NetworkService {
                 return Ok(SpecPatch {
                     netns: None,
                     files: files.to_vec(),
+                    env: Vec::new(),
                 });
             }
             Mode::Container(other) => {
@@ -294,6 +297,7 @@ impl NetworkService {
                 return Ok(SpecPatch {
                     netns,
                     files: shared,
+                    env: Vec::new(),
                 });
             }
             Mode::None | Mode::Networks => {}
@@ -403,6 +407,7 @@ impl NetworkService {
         Ok(SpecPatch {
             netns: Some(path),
             files: files.to_vec(),
+            env: Vec::new(),
         })
     }
 

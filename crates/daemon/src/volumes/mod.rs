@@ -259,6 +259,35 @@ impl VolumeService {
         Ok(data)
     }
 
+    /// The `mount` event of a container's start (Docker's attributes).
+    pub fn mount_event(&self, name: &str, container: &str, destination: &str, rw: bool) {
+        self.events.publish(
+            "volume",
+            "mount",
+            name,
+            BTreeMap::from([
+                ("container".to_string(), container.to_string()),
+                ("destination".to_string(), destination.to_string()),
+                ("driver".to_string(), "local".to_string()),
+                ("propagation".to_string(), String::new()),
+                ("read/write".to_string(), rw.to_string()),
+            ]),
+        );
+    }
+
+    /// The `unmount` event when a container using the volume stops.
+    pub fn unmount_event(&self, name: &str, container: &str) {
+        self.events.publish(
+            "volume",
+            "unmount",
+            name,
+            BTreeMap::from([
+                ("container".to_string(), container.to_string()),
+                ("driver".to_string(), "local".to_string()),
+            ]),
+        );
+    }
+
     /// All volumes that pass `f`, by name.
     pub fn list(&self, f: &ListFilter) -> Result<Vec<Volume>> {
         let st = self.state.lock().map_err(poisoned)?;
