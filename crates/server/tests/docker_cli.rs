@@ -1032,6 +1032,8 @@ fn image_and_volume_events() {
         "type=image",
         "--filter",
         "type=volume",
+        "--filter",
+        "type=network",
         "--format",
         "{{.Type}} {{.Action}} {{index .Actor.Attributes \"name\"}}",
     ]);
@@ -1044,4 +1046,6 @@ fn image_and_volume_events() {
         lines.iter().any(|l| l.starts_with("volume unmount")),
         "{ev}"
     );
+    assert!(lines.contains(&"network connect bridge"), "{ev}");
+    assert!(lines.contains(&"network disconnect bridge"), "{ev}");
 }

@@ -534,3 +534,83 @@ fn legacy_links_give_hosts_entries_and_variables() {
     assert!(l.next().is_some(), "reached through the link's name: {out}");
     ok(&b, &["rm", "-f", "lnk"]);
 }
+
+/// berthd killed with -9 at random points while containers start: once it is back and the
+/// containers are gone, nothing of their networks is left — no namespace handle, no veth on the
+/// bridge, no address in the IPAM store, no published-port rule.
+#[test]
+fn a_daemon_killed_during_starts_leaves_no_network_behind() {
+    need_root!();
+    let mut b = Berthd::start();
+    ok(&b, &["network", "create", "kn"]);
+    for i in 0..6u64 {
+        let sock = b.sock().display().to_string();
+        let cfg = b.dir.join("docker-config");
+        let mut runs: Vec<std::process::Child> = (0..3)
+            .map(|j| {
+                Command::new("docker")
+                    .env("DOCKER_HOST", format!("unix://{sock}"))
+                    .env("DOCKER_CONFIG", &cfg)
+                    .args([
+                        "run",
+                        "-d",
+                        "--network",
+                        if j % 2 == 0 { "kn" } else { "bridge" },
+                        "-p",
+                        "127.0.0.1::80",
+                        "busybox",
+                        "sleep",
+                        "300",
+                    ])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(40 + 37 * i));
+        b.crash();
+        for r in runs.iter_mut() {
+            let _ = r.wait();
+        }
+        b.spawn();
+    }
+    let (_, ids, _) = b.d(&["ps", "-aq"]);
+    for id in ids.split_whitespace() {
+        ok(&b, &["rm", "-f", id]);
+    }
+    ok(&b, &["network", "rm", "kn"]);
+    let handles: Vec<_> = std::fs::read_dir(b.dir.join("run/netns"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(handles.is_empty(), "namespace handles left: {handles:?}");
+    let ports = Command::new("ip")
+        .args(["-o", "link", "show", "master", &b.bridge()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ports.stdout),
+        "",
+        "veths left on the bridge"
+    );
+    let ipam = std::fs::read_to_string(b.dir.join("data/networks/ipam.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ipam).unwrap();
+    let addrs: usize = v["networks"]
+        .as_object()
+        .map(|n| {
+            n.values()
+                .map(|x| x["addrs"].as_object().map(|a| a.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(addrs, 0, "addresses still allocated: {ipam}");
+    let table = Command::new("nft")
+        .args(["list", "table", "inet", &format!("berth-{}", b.bridge())])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        !rules.contains("dnat ip to"),
+        "published-port rules left:\n{rules}"
+    );
+}

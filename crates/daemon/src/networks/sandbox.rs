@@ -399,7 +399,15 @@ impl NetworkService {
             None
         };
         let has_ports = !state.ports.is_empty();
+        let connected: Vec<(String, String)> = state
+            .endpoints
+            .iter()
+            .map(|e| (e.network_id.clone(), e.network_name.clone()))
+            .collect();
         self.register(req, state, reservation, dns_server)?;
+        for (id, name) in connected {
+            self.endpoint_event("connect", &id, &name, &req.id);
+        }
         if has_ports {
             // A rule that cannot be installed fails the start: nothing stays exposed.
             self.apply_firewall_checked()?;
@@ -604,6 +612,9 @@ impl NetworkService {
                 let _ = st.ipam.release(&e.network_id, e.ip);
             }
         }
+        for e in &state.endpoints {
+            self.endpoint_event("disconnect", &e.network_id, &e.network_name, id);
+        }
         if !state.ports.is_empty() {
             self.apply_firewall();
         }
@@ -655,6 +666,28 @@ impl NetworkService {
                 },
             );
         }
+    }
+
+    /// `network connect`/`disconnect` events, as dockerd logs them when a container starts
+    /// and stops.
+    pub(crate) fn endpoint_event(
+        &self,
+        action: &str,
+        net_id: &str,
+        net_name: &str,
+        container: &str,
+    ) {
+        let driver = self.get(net_id).map(|n| n.driver).unwrap_or_default();
+        self.events.publish(
+            "network",
+            action,
+            net_id,
+            BTreeMap::from([
+                ("container".to_string(), container.to_string()),
+                ("name".to_string(), net_name.to_string()),
+                ("type".to_string(), driver),
+            ]),
+        );
     }
 
     /// The running sandbox of a container (for inspect).
