@@ -594,11 +594,41 @@ fn racing_symlink_flips_never_reach_the_host() {
         let _ = b.d(&["cp", s(&f), "flipper:/x/flip/"]);
         assert!(!planted.exists(), "cp wrote into the host's /tmp");
     }
+    // The same through the API, a thousand times each way while the path flips.
+    let tar = raw_tar(&[(&format!("{marker}-in"), REG, "", "planted\n")]);
+    let (mut api_out, mut api_in) = (0, 0);
+    for _ in 0..1000 {
+        let (status, body) = http(
+            &b,
+            "GET",
+            &format!("/v1.41/containers/flipper/archive?path=/x/flip/{marker}"),
+            b"",
+        );
+        assert!(
+            !body.contains("host secret"),
+            "the API read the host's file"
+        );
+        if status == 200 {
+            api_out += 1;
+        }
+        let (status, _) = http(
+            &b,
+            "PUT",
+            "/v1.41/containers/flipper/archive?path=/x/flip/",
+            &tar,
+        );
+        assert!(!planted.exists(), "the API wrote into the host's /tmp");
+        if status == 200 {
+            api_in += 1;
+        }
+    }
     assert_eq!(
         std::fs::read_to_string(&host_file).unwrap(),
         "host secret\n"
     );
-    eprintln!("copied out while flipping: {copied_out}/25");
+    eprintln!(
+        "copied out while flipping: {copied_out}/25; API: {api_out}/1000 out, {api_in}/1000 in"
+    );
 }
 
 #[test]
