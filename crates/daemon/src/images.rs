@@ -324,6 +324,33 @@ impl ImageService {
         })
     }
 
+    /// For `system df`: each image's size shared with other images (layers they have in
+    /// common), and the size of all distinct layers together.
+    pub fn layer_sharing(&self) -> (std::collections::HashMap<String, i64>, i64) {
+        let imgs = self.root.images.list();
+        let mut count: std::collections::HashMap<Digest, (usize, u64)> = Default::default();
+        for i in &imgs {
+            for (cid, l) in i.chain_ids().into_iter().zip(&i.layers) {
+                count.entry(cid).or_insert((0, l.unpacked_size)).0 += 1;
+            }
+        }
+        let total = count.values().map(|(_, s)| *s as i64).sum();
+        let shared = imgs
+            .iter()
+            .map(|i| {
+                let s: i64 = i
+                    .chain_ids()
+                    .iter()
+                    .filter_map(|c| count.get(c))
+                    .filter(|(n, _)| *n > 1)
+                    .map(|(_, s)| *s as i64)
+                    .sum();
+                (i.id.to_string(), s)
+            })
+            .collect();
+        (shared, total)
+    }
+
     /// `POST /images/load`: every image in a docker-archive or OCI archive. Returns the lines
     /// Docker prints (`Loaded image: busybox:latest`, `Loaded image ID: sha256:…`).
     pub fn load(&self, r: impl Read) -> Result<Vec<String>> {

@@ -252,17 +252,15 @@ fn parse_time(v: Option<&str>, _now_ns: i64) -> Result<Option<i64>> {
 /// `GET /system/df`: images with their sizes, containers with their writable layers.
 pub fn df(c: &Ctx) -> Result<Resp> {
     let d = &c.daemon;
-    let in_use = d.containers.images_in_use();
     let mut images = d.images.list(true);
-    let mut layers = 0i64;
+    let (shared, layers) = d.images.layer_sharing();
+    let all = d
+        .containers
+        .list(true, None, &berth_api::Filters::default())?;
     for i in images.iter_mut() {
-        i.containers = if in_use.iter().any(|u| u.to_string() == i.id) {
-            1
-        } else {
-            0
-        };
-        i.shared_size = 0;
-        layers += i.size;
+        // Containers made from the image (any state), as Docker counts them.
+        i.containers = all.iter().filter(|c| c.image_id == i.id).count() as i64;
+        i.shared_size = shared.get(&i.id).copied().unwrap_or(0);
     }
     let mut containers = d
         .containers
