@@ -1049,3 +1049,44 @@ fn image_and_volume_events() {
     assert!(lines.contains(&"network connect bridge"), "{ev}");
     assert!(lines.contains(&"network disconnect bridge"), "{ev}");
 }
+
+#[test]
+fn a_memory_hog_shows_in_stats() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, _, err) = b.d(&[
+        "run",
+        "-d",
+        "--name",
+        "hog",
+        "--shm-size",
+        "128m",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2>/dev/null; sleep 60",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = b.d(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "hog"]);
+        // "49.2MiB / 7.6GiB"
+        let used = out.split('/').next().unwrap_or("").trim().to_string();
+        let mib = if let Some(v) = used.strip_suffix("MiB") {
+            v.parse::<f64>().unwrap_or(0.0)
+        } else if let Some(v) = used.strip_suffix("GiB") {
+            v.parse::<f64>().unwrap_or(0.0) * 1024.0
+        } else {
+            0.0
+        };
+        if mib >= 48.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stats never showed the 48 MiB: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.d(&["rm", "-f", "hog"]);
+}
