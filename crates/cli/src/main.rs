@@ -6,8 +6,8 @@ use std::sync::Arc;
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
     self, attach, commit, create, diff, events, exec, export, history, images, import, info,
-    inspect, lifecycle, load, logs, port, prune, ps, rename, rm, rmi, run, save, stats, system,
-    tag, top, update, version, volume, wait, CmdError, Ctx,
+    inspect, lifecycle, load, logs, port, prune, ps, registry, rename, rm, rmi, run, save, stats,
+    system, tag, top, update, version, volume, wait, CmdError, Ctx,
 };
 use clap::{Parser, Subcommand};
 
@@ -53,6 +53,14 @@ enum Cmd {
     Inspect(inspect::InspectArgs),
     /// Load an image from a tar archive or STDIN
     Load(load::LoadArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -290,6 +298,10 @@ fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
         Cmd::Wait(a) => wait::run(ctx, a),
         Cmd::Inspect(a) => inspect::run(ctx, a),
         Cmd::Load(a) => load::run(ctx, a),
+        Cmd::Pull(a) => registry::pull(ctx, a),
+        Cmd::Push(a) => registry::push(ctx, a),
+        Cmd::Login(a) => registry::login(ctx, a),
+        Cmd::Logout(a) => registry::logout(ctx, a),
         Cmd::Import(a) => import::run(ctx, a),
         Cmd::Tag(a) => tag::run(ctx, a),
         Cmd::Save(a) => save::run(ctx, a),

@@ -1020,3 +1020,134 @@ fn detach_keys_leave_the_container_running() {
         "You cannot attach to a stopped container, start it first\n"
     );
 }
+
+/// `berth login/push/pull/logout` against a real registry with htpasswd auth: credentials kept
+/// in a config.json the docker CLI can read, or in a credential helper when one is configured.
+#[test]
+fn login_push_pull_logout_with_config_json_and_a_helper() {
+    need_root!();
+    let reg_bin = std::path::Path::new("/usr/bin/docker-registry");
+    if !reg_bin.exists() {
+        assert!(std::env::var("CI").is_err(), "CI installs docker-registry");
+        eprintln!("skipped: docker-registry missing");
+        return;
+    }
+    let b = Berthd::start();
+    let rdir = b.dir.join("registry");
+    std::fs::create_dir_all(rdir.join("data")).unwrap();
+    let h = bcrypt::hash_with_result("s3cret", 4)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(rdir.join("htpasswd"), format!("bob:{h}\n")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        rdir.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: t\n    path: {}\n",
+            rdir.join("data").display(),
+            rdir.join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    struct Reg(std::process::Child);
+    impl Drop for Reg {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _reg = Reg(Command::new(reg_bin)
+        .arg("serve")
+        .arg(rdir.join("config.yml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(15));
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    let cfg_dir = b.dir.join("berth-config");
+    let berth = |args: &[&str], path_extra: Option<&std::path::Path>| {
+        let mut c = b.berth();
+        c.env("DOCKER_CONFIG", &cfg_dir).args(args);
+        if let Some(p) = path_extra {
+            c.env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    p.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            );
+        }
+        Berthd::out(c.output().unwrap())
+    };
+    let host = format!("127.0.0.1:{port}");
+    let name = format!("{host}/p/bb:1");
+    assert_eq!(berth(&["tag", "busybox", &name], None).0, 0);
+    let (code, _, err) = berth(&["push", &name], None);
+    assert_ne!(code, 0, "pushed without login");
+    assert!(
+        err.to_lowercase().contains("unauthorized") || err.contains("basic auth"),
+        "{err}"
+    );
+    let (code, out, err) = berth(&["login", "-u", "bob", "-p", "s3cret", &host], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "Login Succeeded\n");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["auths"][&host]["auth"], "Ym9iOnMzY3JldA==", "{cfg}");
+    let (code, out, err) = berth(&["push", &name], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("The push refers to repository") && out.contains("digest: sha256:"),
+        "{out}"
+    );
+    assert_eq!(berth(&["rmi", &name], None).0, 0);
+    let (code, out, err) = berth(&["pull", &name], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.ends_with(&format!("{name}\n")) && out.contains("Pull complete")
+            || out.contains("Already exists"),
+        "{out}"
+    );
+    let (code, out, _) = berth(&["logout", &host], None);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            format!("Removing login credentials for {host}\n").as_str()
+        )
+    );
+    let (code, _, _) = berth(&["push", &name], None);
+    assert_ne!(code, 0, "logged out, push refused again");
+    // A credential helper named by credsStore keeps the secret instead of config.json.
+    let bin = b.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let store = b.dir.join("helper-store");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n store) cat > {s} ;;\n get) cat >/dev/null; cat {s} ;;\n erase) rm -f {s} ;;\nesac\n",
+        s = store.display()
+    );
+    std::fs::write(bin.join("docker-credential-bthtest"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("docker-credential-bthtest"))
+        .status()
+        .unwrap();
+    std::fs::write(cfg_dir.join("config.json"), r#"{"credsStore":"bthtest"}"#).unwrap();
+    let (code, _, err) = berth(&["login", "-u", "bob", "-p", "s3cret", &host], Some(&bin));
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&store).unwrap().contains("s3cret"));
+    assert!(!std::fs::read_to_string(cfg_dir.join("config.json"))
+        .unwrap()
+        .contains("s3cret"));
+    let (code, _, err) = berth(&["push", &name], Some(&bin));
+    assert_eq!(code, 0, "{err}");
+}

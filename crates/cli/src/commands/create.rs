@@ -564,7 +564,10 @@ pub fn pull(ctx: &Ctx, image: &str) -> Result<(), ClientError> {
     if let Some(t) = tag {
         req = req.query("tag", t);
     }
-    req.headers.push(("X-Registry-Auth".into(), "e30=".into()));
+    req.headers.push((
+        "X-Registry-Auth".into(),
+        super::registry::auth_header(image),
+    ));
     let resp = ctx.client.send(req)?;
     crate::client::read_progress(resp, |m| {
         if m.progress_detail

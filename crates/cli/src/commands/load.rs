@@ -21,6 +21,15 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
+/// As [`print_progress`], printing nothing with `quiet` (errors still end it).
+pub fn print_progress_quiet(resp: impl Read, quiet: bool) -> Result<(), CmdError> {
+    if quiet {
+        read_progress(resp, |_| {})?;
+        return Ok(());
+    }
+    print_progress(resp)
+}
+
 /// Prints a progress stream the way the docker CLI does off a terminal.
 pub fn print_progress(resp: impl Read) -> Result<(), CmdError> {
     read_progress(resp, |m| {

@@ -25,6 +25,7 @@ pub mod mount_opt;
 pub mod port;
 pub mod prune;
 pub mod ps;
+pub mod registry;
 pub mod rename;
 pub mod rm;
 pub mod rmi;
