@@ -18,6 +18,8 @@ pub struct DaemonConfig {
     pub shm_size: u64,
     /// `--init` for every container that does not say otherwise.
     pub init: bool,
+    /// `--default-ulimit name=soft[:hard]`: (name, soft, hard) for containers that set none.
+    pub default_ulimits: Vec<(String, i64, i64)>,
     /// Networking (dockerd's `--bridge`, `--bip`, ... ).
     pub net: NetConfig,
     /// Registries (`insecure-registries`, `registry-mirrors`, concurrency, certificates).
@@ -113,6 +115,7 @@ impl DaemonConfig {
             no_new_privileges: false,
             shm_size: 64 << 20,
             init: false,
+            default_ulimits: Vec::new(),
             net: NetConfig::default(),
             registry: RegistrySettings::default(),
         }

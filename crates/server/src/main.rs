@@ -62,6 +62,9 @@ struct Cli {
     /// Run an init (berth-init, Docker's docker-init) as PID 1 in every container by default.
     #[arg(long)]
     init: bool,
+    /// Default ulimits for containers: name=soft[:hard] (repeatable).
+    #[arg(long)]
+    default_ulimit: Vec<String>,
     /// The default bridge's interface (berth0). Another name gives this berthd its own
     /// nftables table (inet berth-<bridge>), so several can run side by side.
     #[arg(short = 'b', long)]
@@ -145,6 +148,7 @@ struct FileConfig {
     cgroup_parent: Option<String>,
     no_new_privileges: Option<bool>,
     init: Option<bool>,
+    default_ulimits: Option<std::collections::BTreeMap<String, FileUlimit>>,
     bridge: Option<String>,
     bip: Option<String>,
     icc: Option<bool>,
@@ -166,6 +170,54 @@ struct FileConfig {
     max_concurrent_uploads: Option<usize>,
     default_shm_size: Option<String>,
     live_restore: Option<bool>,
+}
+
+/// One `default-ulimits` entry of daemon.json (`{"Name":"nofile","Hard":2048,"Soft":1024}`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct FileUlimit {
+    #[allow(dead_code)]
+    name: Option<String>,
+    soft: i64,
+    hard: i64,
+}
+
+/// `nofile=1024:2048` (hard defaults to soft).
+fn parse_ulimit(s: &str) -> anyhow::Result<(String, i64, i64)> {
+    let (name, v) = s
+        .split_once('=')
+        .with_context(|| format!("invalid ulimit argument {s:?}: use name=soft[:hard]"))?;
+    const NAMES: [&str; 16] = [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
+    ];
+    if !NAMES.contains(&name) {
+        bail!("invalid ulimit type: {name}");
+    }
+    let (soft, hard) = v.split_once(':').unwrap_or((v, v));
+    let num = |x: &str| -> anyhow::Result<i64> {
+        x.parse()
+            .with_context(|| format!("invalid ulimit value {x:?} in {s:?}"))
+    };
+    let (soft, hard) = (num(soft)?, num(hard)?);
+    if soft > hard {
+        bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+    }
+    Ok((name.to_string(), soft, hard))
 }
 
 /// One `default-address-pools` entry.
@@ -344,6 +396,18 @@ fn main() -> anyhow::Result<()> {
     }
     cfg.no_new_privileges = cli.no_new_privileges || fc.no_new_privileges.unwrap_or(false);
     cfg.init = cli.init || fc.init.unwrap_or(false);
+    cfg.default_ulimits = if cli.default_ulimit.is_empty() {
+        fc.default_ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, u)| (n, u.soft, u.hard))
+            .collect()
+    } else {
+        cli.default_ulimit
+            .iter()
+            .map(|s| parse_ulimit(s))
+            .collect::<anyhow::Result<_>>()?
+    };
     let n = &mut cfg.net;
     if let Some(b) = cli.bridge.clone().or(fc.bridge) {
         if b.is_empty() || b.len() > 15 || b == "none" {

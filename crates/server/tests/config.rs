@@ -260,6 +260,8 @@ fn tcp_with_client_certificates_serves_the_api() {
         .arg(format!("unix://{}", sock.display()))
         .arg("-H")
         .arg(format!("tcp://127.0.0.1:{port}"))
+        .arg("--default-ulimit")
+        .arg("nofile=1000:2000")
         .arg("--tlsverify")
         .arg("--tlscacert")
         .arg(d.join("ca.pem"))
@@ -319,6 +321,31 @@ fn tcp_with_client_certificates_serves_the_api() {
         .unwrap();
     let _ = tar.wait();
     let out = docker(true, &["run", "--rm", "busybox", "echo", "over tls"]);
+    // --default-ulimit applies unless the container sets its own.
+    let ulim = docker(
+        true,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn",
+        ],
+    );
+    let own = docker(
+        true,
+        &[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=50:60",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n",
+        ],
+    );
     let no_cert = docker(false, &["version"]);
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
     let _ = daemon.wait();
@@ -354,4 +381,11 @@ fn tcp_with_client_certificates_serves_the_api() {
         !no_cert.status.success(),
         "a client without a certificate got in"
     );
+    assert_eq!(
+        String::from_utf8_lossy(&ulim.stdout),
+        "1000\n2000\n",
+        "{}",
+        String::from_utf8_lossy(&ulim.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&own.stdout), "50\n");
 }

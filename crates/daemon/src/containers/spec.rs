@@ -275,13 +275,21 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
             )));
         }
     }
-    let rlimits: Vec<Value> = h
-        .resources
-        .ulimits
+    // The container's ulimits, then the daemon's --default-ulimit for names it does not set.
+    let own = h.resources.ulimits.clone().unwrap_or_default();
+    let mut limits: Vec<(String, i64, i64)> = own
         .iter()
-        .flatten()
-        .map(|u| {
-            json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "hard": u.hard.max(0), "soft": u.soft.max(0)})
+        .map(|u| (u.name.to_ascii_lowercase(), u.soft, u.hard))
+        .collect();
+    for (name, soft, hard) in &cfg.default_ulimits {
+        if !limits.iter().any(|(n, _, _)| n == name) {
+            limits.push((name.clone(), *soft, *hard));
+        }
+    }
+    let rlimits: Vec<Value> = limits
+        .iter()
+        .map(|(name, soft, hard)| {
+            json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "hard": (*hard).max(0), "soft": (*soft).max(0)})
         })
         .collect();
     let shm = if h.shm_size > 0 {
