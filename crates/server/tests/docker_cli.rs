@@ -1090,3 +1090,104 @@ fn a_memory_hog_shows_in_stats() {
     }
     b.d(&["rm", "-f", "hog"]);
 }
+
+/// berthd killed with -9 in the middle of create, start, stop and rm, again and again: once it is
+/// back and every container is removed, none of them left a mount, a cgroup, a shim process or a
+/// namespace handle, and a container that was running before the storm still runs.
+#[test]
+fn a_daemon_killed_mid_lifecycle_leaks_nothing() {
+    need_root!();
+    let mut b = Berthd::start();
+    let (code, _, err) = b.d(&["run", "-d", "--name", "survivor", "busybox", "sleep", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let ops: [&[&str]; 4] = [
+        &["create", "busybox", "sleep", "300"],
+        &["run", "-d", "busybox", "sleep", "300"],
+        &["stop", "-t", "1", "victim"],
+        &["rm", "-f", "victim"],
+    ];
+    for round in 0..8u64 {
+        // Something to stop and remove in the later phases.
+        let _ = b.d(&["rm", "-f", "victim"]);
+        let (code, _, err) = b.d(&["run", "-d", "--name", "victim", "busybox", "sleep", "300"]);
+        assert_eq!(code, 0, "{err}");
+        let op = ops[(round % 4) as usize];
+        let mut child = b
+            .docker()
+            .args(op)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(15 + 23 * round));
+        b.crash();
+        let _ = child.wait();
+        b.spawn();
+    }
+    let (_, st, _) = b.d(&["inspect", "-f", "{{.State.Status}}", "survivor"]);
+    assert_eq!(
+        st.trim(),
+        "running",
+        "the survivor kept running through the crashes"
+    );
+    let (_, ids, _) = b.d(&["ps", "-aq"]);
+    for id in ids.split_whitespace() {
+        let (code, _, err) = b.d(&["rm", "-f", id]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let root = b.dir.display().to_string();
+    let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&root))
+        .map(String::from)
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    // A shim lingers a moment after its container is removed (in-flight requests).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let left = loop {
+        let shims = Command::new("pgrep")
+            .args(["-f", &format!("{root}/run/shims/")])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&shims.stdout).into_owned();
+        if left.is_empty() || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let detail = left
+        .split_whitespace()
+        .map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(left, "", "shims left:\n{detail}\n{}", b.log());
+    let cgroups = Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-mindepth",
+            "2",
+            "-maxdepth",
+            "6",
+            "-type",
+            "d",
+            "-path",
+            &format!("*/{}/*", b.tag),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cgroups.stdout),
+        "",
+        "container cgroups left"
+    );
+    let handles: Vec<_> = std::fs::read_dir(b.dir.join("run/netns"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(handles.is_empty(), "namespace handles left: {handles:?}");
+}

@@ -98,7 +98,9 @@ fn shim(dir: PathBuf) -> ! {
                 );
                 std::process::exit(1)
             }
-            println!("{s}");
+            // The daemon may be gone (killed during the start): no panic on the closed pipe;
+            // it re-adopts or stops this shim when it is back.
+            let _ = writeln!(std::io::stdout(), "{s}");
             let ok = serde_json::from_str::<serde_json::Value>(s)
                 .map(|v| v.get("pid").is_some())
                 .unwrap_or(false);
