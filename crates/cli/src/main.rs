@@ -6,8 +6,8 @@ use std::sync::Arc;
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
     self, attach, commit, create, diff, events, exec, export, history, images, import, info,
-    inspect, lifecycle, load, logs, port, prune, ps, registry, rename, rm, rmi, run, save, stats,
-    system, tag, top, update, version, volume, wait, CmdError, Ctx,
+    inspect, lifecycle, load, logs, network, port, prune, ps, registry, rename, rm, rmi, run, save,
+    stats, system, tag, top, update, version, volume, wait, CmdError, Ctx,
 };
 use clap::{Parser, Subcommand};
 
@@ -108,6 +108,11 @@ enum Cmd {
     Image {
         #[command(subcommand)]
         cmd: ImageCmd,
+    },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: network::NetworkCmd,
     },
     /// Manage volumes
     Volume {
@@ -323,6 +328,7 @@ fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
         Cmd::Stats(a) => stats::run(ctx, a),
         Cmd::Container { cmd } => container(ctx, cmd),
         Cmd::Image { cmd } => image(ctx, cmd),
+        Cmd::Network { cmd } => network::run(ctx, cmd),
         Cmd::Volume { cmd } => volume::run(ctx, cmd),
         Cmd::System { cmd } => system::run(ctx, cmd),
     }

@@ -207,6 +207,11 @@ impl Drop for Berthd {
             for id in ids.split_whitespace() {
                 let _ = self.b(&["rm", "-f", id]);
             }
+            // User networks' bridges too (a test that failed half-way).
+            let (_, nets, _) = self.d(&["network", "ls", "-q", "--filter", "type=custom"]);
+            for n in nets.split_whitespace() {
+                let _ = self.d(&["network", "rm", n]);
+            }
         }
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
@@ -1157,4 +1162,77 @@ fn login_push_pull_logout_with_config_json_and_a_helper() {
         .contains("s3cret"));
     let (code, _, err) = berth(&["push", &name], Some(&bin));
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn network_commands_match_the_docker_cli() {
+    need_root!();
+    let b = Berthd::start();
+    let (code, id, err) = b.b(&["network", "create", "--label", "tier=x", "bn1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(id.trim().len(), 64);
+    let (code, _, err) = b.b(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.9.0/24",
+        "--gateway",
+        "10.213.9.1",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "bn2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    b.same(&["network", "ls"]);
+    b.same(&["network", "ls", "-q", "--no-trunc"]);
+    b.same(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=tier=x",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.Labels}}",
+    ]);
+    b.same(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.mtu\"}}", "bn2"]);
+    b.same(&["network", "inspect", "nosuchnet"]);
+    // connect/disconnect a running container, with a static address and an alias.
+    let (code, _, err) = b.b(&["run", "-d", "--name", "nc1", "busybox", "sleep", "60"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.b(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.213.9.77",
+        "--alias",
+        "db",
+        "bn2",
+        "nc1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, ip, _) = b.d(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"bn2\").IPAddress}}",
+        "nc1",
+    ]);
+    assert_eq!(ip.trim(), "10.213.9.77");
+    b.same(&["network", "connect", "bn2", "nc1"]);
+    let (code, _, err) = b.b(&["network", "disconnect", "bn2", "nc1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.b(&["network", "rm", "bridge"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bridge is a pre-defined network and cannot be removed"),
+        "{err}"
+    );
+    b.b(&["rm", "-f", "nc1"]);
+    let (code, out, err) = b.b(&["network", "rm", "bn2"]);
+    assert_eq!((code, out.as_str()), (0, "bn2\n"), "{err}");
+    let (code, out, err) = b.b(&["network", "prune", "-f"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "Deleted Networks:\nbn1\n"),
+        "{err}"
+    );
+    b.same(&["network", "ls", "--format", "{{.Name}}"]);
 }

@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod load;
 pub mod logs;
 pub mod mount_opt;
+pub mod network;
 pub mod port;
 pub mod prune;
 pub mod ps;
