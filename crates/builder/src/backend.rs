@@ -31,6 +31,8 @@ impl BackendError {
 pub enum Event {
     /// Text for the user: `Step n/m : …`, ` ---> id`, a RUN step's output.
     Stream(String),
+    /// The final image's ID, just before `Successfully built` (the API's `aux` message).
+    Built(String),
     /// A pull's progress message (Docker's JSON message) while a base image is fetched.
     Progress(Value),
 }

@@ -312,10 +312,11 @@ pub fn build<B: BuildBackend + ?Sized>(
         stages,
     };
     if let Some(Some(e)) = opts.build_args.get("SOURCE_DATE_EPOCH") {
-        b.epoch = Some(
-            e.parse()
-                .map_err(|_| err(format!("invalid SOURCE_DATE_EPOCH {e:?}: want Unix seconds")))?,
-        );
+        b.epoch = Some(e.parse().map_err(|_| {
+            err(format!(
+                "invalid SOURCE_DATE_EPOCH {e:?}: want Unix seconds"
+            ))
+        })?);
         b.used_args.insert("SOURCE_DATE_EPOCH".into());
     }
     // Meta ARGs: usable in FROM lines.
@@ -367,7 +368,11 @@ pub fn build<B: BuildBackend + ?Sized>(
             names.join(" ")
         )));
     }
-    out(Event::Stream(format!("Successfully built {}\n", short(&image))));
+    out(Event::Built(image.clone()));
+    out(Event::Stream(format!(
+        "Successfully built {}\n",
+        short(&image)
+    )));
     let mut tagged = Vec::new();
     for t in &opts.tags {
         let shown = b.be.tag(&image, t)?;
@@ -418,7 +423,9 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             }
         }
         match default {
-            Some(d) => Ok(Some(expand::word(d, self.escape, vars).map_err(|e| err(e.0))?)),
+            Some(d) => Ok(Some(
+                expand::word(d, self.escape, vars).map_err(|e| err(e.0))?,
+            )),
             None => Ok(None),
         }
     }
@@ -510,11 +517,12 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         }
         let name = self.from_image(image)?;
         if name.is_empty() {
-            return Err(err(format!(
-                "base name ({image}) should not be blank"
-            )));
+            return Err(err(format!("base name ({image}) should not be blank")));
         }
-        if let Some(d) = self.stage_ref(&name, i).filter(|_| !name.chars().all(|c| c.is_ascii_digit())) {
+        if let Some(d) = self
+            .stage_ref(&name, i)
+            .filter(|_| !name.chars().all(|c| c.is_ascii_digit()))
+        {
             let b = self
                 .built
                 .get(&d)
@@ -536,9 +544,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         // ONBUILD triggers of the base run now, and are not inherited.
         let triggers = strings(&st.config["OnBuild"]);
         if !triggers.is_empty() {
-            st.config
-                .as_object_mut()
-                .map(|o| o.remove("OnBuild"));
+            st.config.as_object_mut().map(|o| o.remove("OnBuild"));
             out(Event::Stream(format!(
                 "# Executing {} build trigger{}\n",
                 triggers.len(),
@@ -590,7 +596,10 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         }
         match self.be.cache_get(key) {
             Some(id) => {
-                out(Event::Stream(format!(" ---> Using cache\n ---> {}\n", short(&id))));
+                out(Event::Stream(format!(
+                    " ---> Using cache\n ---> {}\n",
+                    short(&id)
+                )));
                 st.image = Some(id);
                 true
             }
@@ -637,7 +646,12 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                     let mut v = self.arg_value(k, default.as_deref(), &vars)?;
                     if v.is_none() && default.is_none() {
                         // Re-declared meta ARG: its value.
-                        v = self.meta_args.iter().rev().find(|(m, _)| m == k).map(|(_, v)| v.clone());
+                        v = self
+                            .meta_args
+                            .iter()
+                            .rev()
+                            .find(|(m, _)| m == k)
+                            .map(|(_, v)| v.clone());
                         if v.is_some() {
                             self.used_args.insert(k.clone());
                         }
@@ -667,7 +681,10 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                 self.meta(st, &format!("ENTRYPOINT {}", json!(v)), out)
             }
             Instruction::Expose(ports) => {
-                let mut map = st.config["ExposedPorts"].as_object().cloned().unwrap_or_default();
+                let mut map = st.config["ExposedPorts"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
                 let mut shown = Vec::new();
                 for p in ports {
                     let p = self.x(st, p)?;
@@ -680,7 +697,10 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                 self.meta(st, &format!("EXPOSE {}", shown.join(" ")), out)
             }
             Instruction::Volume(vols) => {
-                let mut map = st.config["Volumes"].as_object().cloned().unwrap_or_default();
+                let mut map = st.config["Volumes"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
                 let mut shown = Vec::new();
                 for v in vols {
                     let v = self.x(st, v)?;
@@ -761,7 +781,13 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         })?;
         let res = f(self.be, &id).and_then(|()| {
             self.be
-                .commit(Some(&id), st.image.as_deref(), &st.config, &history, self.epoch)
+                .commit(
+                    Some(&id),
+                    st.image.as_deref(),
+                    &st.config,
+                    &history,
+                    self.epoch,
+                )
                 .map_err(BuildError::from)
         });
         let rm = self.be.remove(&id);
@@ -781,7 +807,11 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         let argv = match (cmd, heredocs.first()) {
             (CommandLine::Shell(s), Some(h)) => {
                 let only_marker = crate::parser::heredoc_markers(s).len() == 1
-                    && s.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == h.name;
+                    && s.trim()
+                        .trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(['"', '\''])
+                        == h.name;
                 let script = if only_marker && heredocs.len() == 1 {
                     h.content.clone()
                 } else {
@@ -856,18 +886,28 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             network: net.as_deref(),
         })?;
         out(Event::Stream(format!(" ---> Running in {}\n", short(&id))));
-        let res = self.be.run(&id, out).map_err(BuildError::from).and_then(|c| {
-            code = c;
-            if c != 0 {
-                return Err(BuildError::RunFailed {
-                    cmd: shown.clone(),
-                    code: c,
-                });
-            }
-            self.be
-                .commit(Some(&id), st.image.as_deref(), &st.config, &history, self.epoch)
-                .map_err(BuildError::from)
-        });
+        let res = self
+            .be
+            .run(&id, out)
+            .map_err(BuildError::from)
+            .and_then(|c| {
+                code = c;
+                if c != 0 {
+                    return Err(BuildError::RunFailed {
+                        cmd: shown.clone(),
+                        code: c,
+                    });
+                }
+                self.be
+                    .commit(
+                        Some(&id),
+                        st.image.as_deref(),
+                        &st.config,
+                        &history,
+                        self.epoch,
+                    )
+                    .map_err(BuildError::from)
+            });
         let rm = self.be.remove(&id);
         let image = res?;
         rm?;
@@ -887,10 +927,21 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             w.clone()
         } else {
             let base = st.workdir();
-            format!("{}/{w}", if base.is_empty() { "" } else { base.trim_end_matches('/') })
+            format!(
+                "{}/{w}",
+                if base.is_empty() {
+                    ""
+                } else {
+                    base.trim_end_matches('/')
+                }
+            )
         };
         let path = format!("/{}", crate::ignore::clean(&path)).replace("/.", "/");
-        let path = if path.is_empty() { "/".to_string() } else { path };
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
         st.config["WorkingDir"] = json!(path);
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
         let key = cache_key(st.image.as_deref(), &created_by, &st.config, "");
@@ -903,7 +954,9 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             created: self.created(),
             author: st.author.clone(),
         };
-        let cfg = st.config.clone();
+        let mut cfg = st.config.clone();
+        cfg["Cmd"] = json!(["/bin/sh", "-c", format!("#(nop) WORKDIR {path}")]);
+        cfg["Entrypoint"] = json!([]);
         let mtime = self.epoch.unwrap_or_else(now_secs).max(0) as u64;
         let rel = crate::ignore::clean(&path);
         let image = self.with_container(st, &cfg, None, history, &mut |be, id| {
@@ -914,7 +967,11 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                 let mut b = tar::Builder::new(Vec::new());
                 let mut p = String::new();
                 for c in rel.split('/') {
-                    p = if p.is_empty() { c.to_string() } else { format!("{p}/{c}") };
+                    p = if p.is_empty() {
+                        c.to_string()
+                    } else {
+                        format!("{p}/{c}")
+                    };
                     if copy::is_dir(root, &p).is_none() {
                         copy::append_dir(&mut b, &p, 0o755, (0, 0), mtime).map_err(io)?;
                     }
@@ -956,10 +1013,18 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             .filter(|s| add && (s.starts_with("http://") || s.starts_with("https://")))
             .cloned()
             .collect();
-        if !add && sources.iter().any(|s| s.starts_with("http://") || s.starts_with("https://")) {
+        if !add
+            && sources
+                .iter()
+                .any(|s| s.starts_with("http://") || s.starts_with("https://"))
+        {
             return Err(err("COPY failed: source can't be a URL for COPY"));
         }
-        let locals: Vec<String> = sources.iter().filter(|s| !urls.contains(s)).cloned().collect();
+        let locals: Vec<String> = sources
+            .iter()
+            .filter(|s| !urls.contains(s))
+            .cloned()
+            .collect();
         let chown = match &c.chown {
             Some(o) => Some(self.x(st, o)?),
             None => None,
@@ -967,9 +1032,16 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         let chmod = match &c.chmod {
             Some(m) => {
                 let m = self.x(st, m)?;
-                Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| {
-                    err(format!("invalid --chmod={m}: want an octal mode such as 755"))
-                })?)
+                Some(
+                    u32::from_str_radix(&m, 8)
+                        .ok()
+                        .filter(|v| *v <= 0o7777)
+                        .ok_or_else(|| {
+                            err(format!(
+                                "invalid --chmod={m}: want an octal mode such as 755"
+                            ))
+                        })?,
+                )
             }
             None => None,
         };
@@ -988,7 +1060,11 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                         Some(b) => Some(b.image.clone().ok_or_else(|| {
                             err(format!("{what} --from={f}: the stage has no filesystem"))
                         })?),
-                        None => return Err(err(format!("{what} --from={f}: the stage is not built before this one"))),
+                        None => {
+                            return Err(err(format!(
+                                "{what} --from={f}: the stage is not built before this one"
+                            )))
+                        }
                     },
                     None => Some(self.be.image(&f, false, out)?.id),
                 }
@@ -1025,17 +1101,34 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                 None => scan(self.context)?,
             }
         }
-        if (many || matched.len() > 1) && !trailing && matched.len() + urls.len() + c.heredocs.len() > 1 {
-            return Err(BuildError::Copy(format!("{what} failed: {}", copy::CopyError::DestNotDir)));
+        if (many || matched.len() > 1)
+            && !trailing
+            && matched.len() + urls.len() + c.heredocs.len() > 1
+        {
+            return Err(BuildError::Copy(format!(
+                "{what} failed: {}",
+                copy::CopyError::DestNotDir
+            )));
         }
         let mut extra = String::new();
         for h in &c.heredocs {
-            extra.push_str(&format!("heredoc {} {}\n", h.name, hex::encode(Sha256::digest(h.content.as_bytes()))));
+            extra.push_str(&format!(
+                "heredoc {} {}\n",
+                h.name,
+                hex::encode(Sha256::digest(h.content.as_bytes()))
+            ));
         }
         for (u, d) in urls.iter().zip(&downloads) {
-            extra.push_str(&format!("url {u} {}\n", hex::encode(Sha256::digest(&d.data))));
+            extra.push_str(&format!(
+                "url {u} {}\n",
+                hex::encode(Sha256::digest(&d.data))
+            ));
         }
-        let kind = if matched.len() == 1 && archives.is_empty() { "file" } else { "multi" };
+        let kind = if matched.len() == 1 && archives.is_empty() {
+            "file"
+        } else {
+            "multi"
+        };
         let created_by = format!(
             "/bin/sh -c #(nop) {what} {kind}:{} in {dest} ",
             &hex::encode(Sha256::digest(format!("{digest}{extra}").as_bytes()))
@@ -1044,7 +1137,10 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             st.image.as_deref(),
             &format!("{orig}\0{}", from.clone().unwrap_or_default()),
             &st.config,
-            &format!("{dest}\0{:?}\0{chown:?}\0{chmod:?}\0{matched:?}\0{digest}\0{extra}", c.link),
+            &format!(
+                "{dest}\0{:?}\0{chown:?}\0{chmod:?}\0{matched:?}\0{digest}\0{extra}",
+                c.link
+            ),
         );
         if self.try_cache(&key, st, out) {
             return Ok(());
@@ -1058,6 +1154,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         let cfg = {
             let mut v = st.config.clone();
             v["Cmd"] = json!(["/bin/sh", "-c", format!("#(nop) {orig}")]);
+            v["Entrypoint"] = json!([]);
             v
         };
         let now = self.epoch.unwrap_or_else(now_secs).max(0) as u64;
@@ -1078,17 +1175,25 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                 }
                 let existing = copy::is_dir(root, &dest_rel) == Some(true);
                 let single_dir = matched.len() == 1 && dir_srcs.len() == 1;
-                let all_archives = !archives.is_empty() && matched.len() == archives.len() && urls.is_empty();
+                let all_archives =
+                    !archives.is_empty() && matched.len() == archives.len() && urls.is_empty();
                 dest_is_dir = trailing || existing || single_dir || all_archives;
                 // Directories that do not exist yet are created (0755, with the owner).
                 let upto = if dest_is_dir {
                     dest_rel.clone()
                 } else {
-                    dest_rel.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default()
+                    dest_rel
+                        .rsplit_once('/')
+                        .map(|(p, _)| p.to_string())
+                        .unwrap_or_default()
                 };
                 let mut p = String::new();
                 for comp in upto.split('/').filter(|c| !c.is_empty() && *c != ".") {
-                    p = if p.is_empty() { comp.to_string() } else { format!("{p}/{comp}") };
+                    p = if p.is_empty() {
+                        comp.to_string()
+                    } else {
+                        format!("{p}/{comp}")
+                    };
                     if copy::is_dir(root, &p).is_none() {
                         missing_parents.push(p.clone());
                     }
@@ -1113,7 +1218,11 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                         }
                         let t = if dest_is_dir {
                             let base = m.rsplit('/').next().unwrap_or(m);
-                            if dest_rel == "." { base.to_string() } else { format!("{dest_rel}/{base}") }
+                            if dest_rel == "." {
+                                base.to_string()
+                            } else {
+                                format!("{dest_rel}/{base}")
+                            }
                         } else {
                             dest_rel.clone()
                         };
@@ -1132,21 +1241,51 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                         h.content.clone()
                     };
                     let t = if dest_is_dir {
-                        format!("{}/{}", dest_rel.trim_end_matches('.').trim_end_matches('/'), h.name).trim_start_matches('/').to_string()
+                        format!(
+                            "{}/{}",
+                            dest_rel.trim_end_matches('.').trim_end_matches('/'),
+                            h.name
+                        )
+                        .trim_start_matches('/')
+                        .to_string()
                     } else {
                         dest_rel.clone()
                     };
-                    copy::append_bytes(&mut b, &t, data.as_bytes(), chmod.unwrap_or(0o644), owner, now).map_err(io)?;
+                    copy::append_bytes(
+                        &mut b,
+                        &t,
+                        data.as_bytes(),
+                        chmod.unwrap_or(0o644),
+                        owner,
+                        now,
+                    )
+                    .map_err(io)?;
                 }
                 for (u, d) in urls.iter().zip(&downloads) {
                     let t = if dest_is_dir {
-                        let base = u.trim_end_matches('/').rsplit('/').next().unwrap_or("index.html");
+                        let base = u
+                            .trim_end_matches('/')
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or("index.html");
                         let base = base.split(['?', '#']).next().unwrap_or(base);
-                        if dest_rel == "." { base.to_string() } else { format!("{dest_rel}/{base}") }
+                        if dest_rel == "." {
+                            base.to_string()
+                        } else {
+                            format!("{dest_rel}/{base}")
+                        }
                     } else {
                         dest_rel.clone()
                     };
-                    copy::append_bytes(&mut b, &t, &d.data, chmod.unwrap_or(0o600), owner, d.mtime.unwrap_or(now)).map_err(io)?;
+                    copy::append_bytes(
+                        &mut b,
+                        &t,
+                        &d.data,
+                        chmod.unwrap_or(0o600),
+                        owner,
+                        d.mtime.unwrap_or(now),
+                    )
+                    .map_err(io)?;
                 }
                 b.finish().map_err(io)?;
             }
@@ -1160,16 +1299,23 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             // Local archives unpack into the destination directory.
             for a in &archives {
                 let f = match &from {
-                    Some(_) => return Err(err("ADD of an archive from another stage is not supported")),
+                    Some(_) => {
+                        return Err(err("ADD of an archive from another stage is not supported"))
+                    }
                     None => copy::open_source(context, a).map_err(fail)?,
                 };
                 let mut f = Some(f);
                 be.with_root(id, &mut |root| {
                     let Some(f) = f.take() else { return Ok(()) };
-                    berth_image::copy::extract(root, &dest_abs, f, berth_image::copy::ExtractOptions {
-                        no_overwrite_dir_non_dir: false,
-                        owner: chown.as_ref().map(|_| owner),
-                    })
+                    berth_image::copy::extract(
+                        root,
+                        &dest_abs,
+                        f,
+                        berth_image::copy::ExtractOptions {
+                            no_overwrite_dir_non_dir: false,
+                            owner: chown.as_ref().map(|_| owner),
+                        },
+                    )
                     .map_err(|e| BuildError::Copy(format!("ADD failed: {e}")))
                 })?;
             }
@@ -1191,7 +1337,8 @@ fn append_contents<W: std::io::Write>(
     attrs: Attrs,
 ) -> Result<(), BuildError> {
     let mut tmp = tar::Builder::new(Vec::new());
-    copy::append(&mut tmp, root, src, "x", attrs).map_err(|e| BuildError::Copy(format!("COPY failed: {e}")))?;
+    copy::append(&mut tmp, root, src, "x", attrs)
+        .map_err(|e| BuildError::Copy(format!("COPY failed: {e}")))?;
     let data = tmp.into_inner().map_err(io)?;
     let mut ar = tar::Archive::new(&data[..]);
     for e in ar.entries().map_err(io)? {
@@ -1203,10 +1350,18 @@ fn append_contents<W: std::io::Write>(
         if rest.is_empty() {
             continue;
         }
-        let name = if dest == "." { rest.to_string() } else { format!("{dest}/{rest}") };
+        let name = if dest == "." {
+            rest.to_string()
+        } else {
+            format!("{dest}/{rest}")
+        };
         let mut h = e.header().clone();
         if h.entry_type() == tar::EntryType::Symlink {
-            let target = e.link_name().map_err(io)?.map(|l| l.into_owned()).unwrap_or_default();
+            let target = e
+                .link_name()
+                .map_err(io)?
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
             b.append_link(&mut h, &name, target).map_err(io)?;
         } else {
             b.append_data(&mut h, &name, &mut e).map_err(io)?;
@@ -1242,7 +1397,10 @@ fn expand_ports(p: &str) -> Result<Vec<String>, BuildError> {
     }
     let bad = || err(format!("invalid containerPort: {range}"));
     let (lo, hi) = match range.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let v = range.parse::<u16>().map_err(|_| bad())?;
             (v, v)
@@ -1268,7 +1426,9 @@ fn resolve_owner(root: BorrowedFd<'_>, spec: &str) -> Result<(u32, u32), BuildEr
     let lookup = |file: &str, name: &str| -> Option<u32> {
         read(file).lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 2 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+            (f.len() > 2 && f[0] == name)
+                .then(|| f[2].parse().ok())
+                .flatten()
         })
     };
     let uid = match u.parse::<u32>() {
@@ -1319,16 +1479,22 @@ fn http_date(s: &str) -> Option<u64> {
         return None;
     }
     let day: i64 = p[1].parse().ok()?;
-    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == p[2])? as i64
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == p[2])? as i64
         + 1;
     let year: i64 = p[3].parse().ok()?;
     let t: Vec<i64> = p[4].split(':').filter_map(|x| x.parse().ok()).collect();
     if t.len() != 3 {
         return None;
     }
-    let (y, m) = if mon <= 2 { (year - 1, mon + 9) } else { (year, mon - 3) };
+    let (y, m) = if mon <= 2 {
+        (year - 1, mon + 9)
+    } else {
+        (year, mon - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + day - 1;
@@ -1345,7 +1511,10 @@ mod tests {
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
-        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
     }
 
     #[test]
@@ -1359,13 +1528,18 @@ mod tests {
 
     #[test]
     fn stages_split_with_meta_args() {
-        let d = parse("ARG V=1\nFROM a:$V AS one\nRUN x\nFROM one\nCOPY --from=one /a /b\n").expect("parse");
+        let d = parse("ARG V=1\nFROM a:$V AS one\nRUN x\nFROM one\nCOPY --from=one /a /b\n")
+            .expect("parse");
         let steps = check(&d.nodes, '\\').expect("check");
         let (meta, stages) = split_stages(steps).expect("split");
         assert_eq!(meta.len(), 1);
         assert_eq!(stages.len(), 2);
         assert_eq!(stages[0].steps.len(), 2);
-        let e = split_stages(check(&parse("RUN x\n").expect("p").nodes, '\\').expect("c")).expect_err("no from");
-        assert!(e.to_string().contains("no build stage in current context"), "{e}");
+        let e = split_stages(check(&parse("RUN x\n").expect("p").nodes, '\\').expect("c"))
+            .expect_err("no from");
+        assert!(
+            e.to_string().contains("no build stage in current context"),
+            "{e}"
+        );
     }
 }

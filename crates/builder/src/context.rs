@@ -19,15 +19,21 @@ pub struct Context {
 impl Context {
     /// Unpacks the tar stream `r` (plain, gzip or zstd) into a new directory below `parent`.
     pub fn from_tar<R: std::io::Read>(r: R, parent: &Path) -> Result<Context, BuildError> {
-        std::fs::create_dir_all(parent).map_err(|e| BuildError::Backend(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| BuildError::Backend(format!("{}: {e}", parent.display())))?;
         let dir = tempfile::Builder::new()
             .prefix("berth-build-")
             .tempdir_in(parent)
             .map_err(|e| BuildError::Backend(format!("context directory: {e}")))?;
         let root = std::fs::File::open(dir.path())
             .map_err(|e| BuildError::Backend(format!("context directory: {e}")))?;
-        berth_image::copy::extract(root.as_fd(), "/", r, berth_image::copy::ExtractOptions::default())
-            .map_err(|e| BuildError::Invalid(format!("error reading the build context: {e}")))?;
+        berth_image::copy::extract(
+            root.as_fd(),
+            "/",
+            r,
+            berth_image::copy::ExtractOptions::default(),
+        )
+        .map_err(|e| BuildError::Invalid(format!("error reading the build context: {e}")))?;
         let ignore = match berth_image::copy::read_file(root.as_fd(), "/.dockerignore", 1 << 20) {
             Ok(b) => Ignore::parse(&String::from_utf8_lossy(&b))
                 .map_err(|e| BuildError::Invalid(format!(".dockerignore: {e}")))?,
@@ -49,12 +55,12 @@ impl Context {
     /// Reads the Dockerfile at `name` (relative to the context; symlinks resolved inside it).
     pub fn dockerfile(&self, name: &str) -> Result<String, BuildError> {
         let rel = clean(name);
-        let b = berth_image::copy::read_file(self.root.as_fd(), &format!("/{rel}"), 16 << 20).map_err(|_| {
-            BuildError::NotFound(format!(
-                "Cannot locate specified Dockerfile: {name}"
-            ))
-        })?;
-        String::from_utf8(b).map_err(|_| BuildError::Invalid(format!("the Dockerfile {name} is not UTF-8 text")))
+        let b = berth_image::copy::read_file(self.root.as_fd(), &format!("/{rel}"), 16 << 20)
+            .map_err(|_| {
+                BuildError::NotFound(format!("Cannot locate specified Dockerfile: {name}"))
+            })?;
+        String::from_utf8(b)
+            .map_err(|_| BuildError::Invalid(format!("the Dockerfile {name} is not UTF-8 text")))
     }
 
     /// Removes what `.dockerignore` excludes (after the Dockerfile was read).
@@ -72,7 +78,11 @@ fn prune(dir: &Path, rel: &str, ig: &Ignore) -> std::io::Result<()> {
     names.sort_by_key(|e| e.file_name());
     for e in names {
         let name = e.file_name().to_string_lossy().into_owned();
-        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         let p = e.path();
         // Never follows a symlink: file_type() is the entry's own type.
         let ft = e.file_type()?;

@@ -55,14 +55,25 @@ pub fn expand_sources(root: BorrowedFd<'_>, patterns: &[String]) -> Result<Vec<S
         let g = Glob::new(&c)?;
         if !g.has_wildcard() {
             if c != "." {
-                rustix::fs::openat2(root, c.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), IN_ROOT)
-                    .map_err(|_| CopyError::NotFound(c.clone()))?;
+                rustix::fs::openat2(
+                    root,
+                    c.as_str(),
+                    OFlags::PATH | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    IN_ROOT,
+                )
+                .map_err(|_| CopyError::NotFound(c.clone()))?;
             }
             out.push(c);
             continue;
         }
         let mut found = Vec::new();
-        glob_walk(root, &c.split('/').collect::<Vec<_>>(), String::new(), &mut found)?;
+        glob_walk(
+            root,
+            &c.split('/').collect::<Vec<_>>(),
+            String::new(),
+            &mut found,
+        )?;
         found.sort();
         out.extend(found);
     }
@@ -72,20 +83,39 @@ pub fn expand_sources(root: BorrowedFd<'_>, patterns: &[String]) -> Result<Vec<S
     Ok(out)
 }
 
-fn glob_walk(root: BorrowedFd<'_>, comps: &[&str], prefix: String, out: &mut Vec<String>) -> Result<(), CopyError> {
+fn glob_walk(
+    root: BorrowedFd<'_>,
+    comps: &[&str],
+    prefix: String,
+    out: &mut Vec<String>,
+) -> Result<(), CopyError> {
     let Some((first, rest)) = comps.split_first() else {
         return Ok(());
     };
     let g = Glob::new(first)?;
-    let dir = if prefix.is_empty() { ".".to_string() } else { prefix.clone() };
-    let Ok(fd) = rustix::fs::openat2(root, dir.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), IN_ROOT) else {
+    let dir = if prefix.is_empty() {
+        ".".to_string()
+    } else {
+        prefix.clone()
+    };
+    let Ok(fd) = rustix::fs::openat2(
+        root,
+        dir.as_str(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    ) else {
         return Ok(());
     };
     for name in list_dir(fd.as_fd()).map_err(io_err(&dir))? {
         if !g.matches(&name) {
             continue;
         }
-        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         if rest.is_empty() {
             out.push(path);
         } else {
@@ -96,7 +126,12 @@ fn glob_walk(root: BorrowedFd<'_>, comps: &[&str], prefix: String, out: &mut Vec
 }
 
 fn list_dir(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
-    let dup = rustix::fs::openat(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let dup = rustix::fs::openat(
+        fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut d = rustix::fs::Dir::read_from(&dup)?;
     let mut names = Vec::new();
     while let Some(e) = d.next() {
@@ -141,47 +176,125 @@ impl Entry {
 
 /// Opens the source `path` below `root` (followed inside the root) and visits it and, for a
 /// directory, everything below it in sorted order without following symlinks.
-pub fn walk(root: BorrowedFd<'_>, path: &str, visit: &mut dyn FnMut(Entry) -> Result<(), CopyError>) -> Result<(), CopyError> {
-    let fd = rustix::fs::openat2(root, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), IN_ROOT)
-        .map_err(|_| CopyError::NotFound(path.to_string()))?;
+pub fn walk(
+    root: BorrowedFd<'_>,
+    path: &str,
+    visit: &mut dyn FnMut(Entry) -> Result<(), CopyError>,
+) -> Result<(), CopyError> {
+    let fd = rustix::fs::openat2(
+        root,
+        path,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    )
+    .map_err(|_| CopyError::NotFound(path.to_string()))?;
     let st = rustix::fs::fstat(&fd).map_err(io_err(path))?;
     match FileType::from_raw_mode(st.st_mode) {
         FileType::Directory => {
-            let d = rustix::fs::openat2(root, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), IN_ROOT)
-                .map_err(io_err(path))?;
-            visit(Entry { rel: String::new(), stat: st, link: None, file: None })?;
+            let d = rustix::fs::openat2(
+                root,
+                path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                IN_ROOT,
+            )
+            .map_err(io_err(path))?;
+            visit(Entry {
+                rel: String::new(),
+                stat: st,
+                link: None,
+                file: None,
+            })?;
             walk_dir(d, String::new(), path, visit)
         }
         FileType::RegularFile => {
-            let f = rustix::fs::openat2(root, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), IN_ROOT)
-                .map_err(io_err(path))?;
-            visit(Entry { rel: String::new(), stat: st, link: None, file: Some(f.into()) })
+            let f = rustix::fs::openat2(
+                root,
+                path,
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                IN_ROOT,
+            )
+            .map_err(io_err(path))?;
+            visit(Entry {
+                rel: String::new(),
+                stat: st,
+                link: None,
+                file: Some(f.into()),
+            })
         }
-        _ => visit(Entry { rel: String::new(), stat: st, link: None, file: None }),
+        _ => visit(Entry {
+            rel: String::new(),
+            stat: st,
+            link: None,
+            file: None,
+        }),
     }
 }
 
-fn walk_dir(dir: OwnedFd, prefix: String, what: &str, visit: &mut dyn FnMut(Entry) -> Result<(), CopyError>) -> Result<(), CopyError> {
+fn walk_dir(
+    dir: OwnedFd,
+    prefix: String,
+    what: &str,
+    visit: &mut dyn FnMut(Entry) -> Result<(), CopyError>,
+) -> Result<(), CopyError> {
     for name in list_dir(dir.as_fd()).map_err(io_err(what))? {
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        let st = rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(what))?;
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let st = rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(io_err(what))?;
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
-                let d = rustix::fs::openat(&dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(io_err(what))?;
-                visit(Entry { rel: rel.clone(), stat: st, link: None, file: None })?;
+                let d = rustix::fs::openat(
+                    &dir,
+                    name.as_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(io_err(what))?;
+                visit(Entry {
+                    rel: rel.clone(),
+                    stat: st,
+                    link: None,
+                    file: None,
+                })?;
                 walk_dir(d, rel, what, visit)?;
             }
             FileType::RegularFile => {
-                let f = rustix::fs::openat(&dir, name.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(io_err(what))?;
-                visit(Entry { rel, stat: st, link: None, file: Some(f.into()) })?;
+                let f = rustix::fs::openat(
+                    &dir,
+                    name.as_str(),
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(io_err(what))?;
+                visit(Entry {
+                    rel,
+                    stat: st,
+                    link: None,
+                    file: Some(f.into()),
+                })?;
             }
             FileType::Symlink => {
-                let t = rustix::fs::readlinkat(&dir, name.as_str(), Vec::new()).map_err(io_err(what))?;
-                visit(Entry { rel, stat: st, link: Some(t.into_bytes()), file: None })?;
+                let t = rustix::fs::readlinkat(&dir, name.as_str(), Vec::new())
+                    .map_err(io_err(what))?;
+                visit(Entry {
+                    rel,
+                    stat: st,
+                    link: Some(t.into_bytes()),
+                    file: None,
+                })?;
             }
-            _ => visit(Entry { rel, stat: st, link: None, file: None })?,
+            _ => visit(Entry {
+                rel,
+                stat: st,
+                link: None,
+                file: None,
+            })?,
         }
     }
     Ok(())
@@ -195,14 +308,23 @@ pub fn digest(root: BorrowedFd<'_>, sources: &[String]) -> Result<String, CopyEr
     for s in sources {
         h.update(format!("src {s}\0").as_bytes());
         walk(root, s, &mut |mut e| {
-            h.update(format!("{}\0{:o}\0{}:{}\0", e.rel, e.stat.st_mode, e.stat.st_uid, e.stat.st_gid).as_bytes());
+            h.update(
+                format!(
+                    "{}\0{:o}\0{}:{}\0",
+                    e.rel, e.stat.st_mode, e.stat.st_uid, e.stat.st_gid
+                )
+                .as_bytes(),
+            );
             if let Some(l) = &e.link {
                 h.update(l);
                 h.update(b"\0");
             }
             if let Some(f) = &mut e.file {
                 loop {
-                    let n = f.read(&mut buf).map_err(|source| CopyError::Io { path: s.clone(), source })?;
+                    let n = f.read(&mut buf).map_err(|source| CopyError::Io {
+                        path: s.clone(),
+                        source,
+                    })?;
                     if n == 0 {
                         break;
                     }
@@ -228,10 +350,23 @@ pub struct Attrs {
 /// Writes tar entries for the source `path` below `root` at `dest` (relative to `/`, no leading
 /// slash): a directory's contents below `dest` (the directory itself becoming `dest`), anything
 /// else as `dest` itself.
-pub fn append<W: Write>(b: &mut tar::Builder<W>, root: BorrowedFd<'_>, path: &str, dest: &str, attrs: Attrs) -> Result<(), CopyError> {
-    let werr = |source: io::Error| CopyError::Io { path: path.to_string(), source };
+pub fn append<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: BorrowedFd<'_>,
+    path: &str,
+    dest: &str,
+    attrs: Attrs,
+) -> Result<(), CopyError> {
+    let werr = |source: io::Error| CopyError::Io {
+        path: path.to_string(),
+        source,
+    };
     walk(root, path, &mut |e| {
-        let name = if e.rel.is_empty() { dest.to_string() } else { format!("{dest}/{}", e.rel) };
+        let name = if e.rel.is_empty() {
+            dest.to_string()
+        } else {
+            format!("{dest}/{}", e.rel)
+        };
         let mut h = tar::Header::new_gnu();
         let kind = e.kind();
         let mode = attrs.mode.unwrap_or(e.stat.st_mode & 0o7777);
@@ -243,18 +378,27 @@ pub fn append<W: Write>(b: &mut tar::Builder<W>, root: BorrowedFd<'_>, path: &st
         match kind {
             FileType::Directory => {
                 h.set_entry_type(tar::EntryType::Directory);
-                b.append_data(&mut h, format!("{name}/"), io::empty()).map_err(werr)
+                b.append_data(&mut h, format!("{name}/"), io::empty())
+                    .map_err(werr)
             }
             FileType::RegularFile => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(e.stat.st_size as u64);
-                let f = e.file.ok_or_else(|| werr(io::Error::other("file not open")))?;
-                b.append_data(&mut h, &name, f.take(e.stat.st_size as u64)).map_err(werr)
+                let f = e
+                    .file
+                    .ok_or_else(|| werr(io::Error::other("file not open")))?;
+                b.append_data(&mut h, &name, f.take(e.stat.st_size as u64))
+                    .map_err(werr)
             }
             FileType::Symlink => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 let t = e.link.unwrap_or_default();
-                b.append_link(&mut h, &name, std::path::Path::new(&*String::from_utf8_lossy(&t))).map_err(werr)
+                b.append_link(
+                    &mut h,
+                    &name,
+                    std::path::Path::new(&*String::from_utf8_lossy(&t)),
+                )
+                .map_err(werr)
             }
             FileType::Fifo => {
                 h.set_entry_type(tar::EntryType::Fifo);
@@ -267,7 +411,14 @@ pub fn append<W: Write>(b: &mut tar::Builder<W>, root: BorrowedFd<'_>, path: &st
 }
 
 /// A generated file (a heredoc) at `dest`.
-pub fn append_bytes<W: Write>(b: &mut tar::Builder<W>, dest: &str, data: &[u8], mode: u32, owner: (u32, u32), mtime: u64) -> io::Result<()> {
+pub fn append_bytes<W: Write>(
+    b: &mut tar::Builder<W>,
+    dest: &str,
+    data: &[u8],
+    mode: u32,
+    owner: (u32, u32),
+    mtime: u64,
+) -> io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(mode);
@@ -279,7 +430,13 @@ pub fn append_bytes<W: Write>(b: &mut tar::Builder<W>, dest: &str, data: &[u8], 
 }
 
 /// A directory entry at `dest`.
-pub fn append_dir<W: Write>(b: &mut tar::Builder<W>, dest: &str, mode: u32, owner: (u32, u32), mtime: u64) -> io::Result<()> {
+pub fn append_dir<W: Write>(
+    b: &mut tar::Builder<W>,
+    dest: &str,
+    mode: u32,
+    owner: (u32, u32),
+    mtime: u64,
+) -> io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Directory);
     h.set_mode(mode);
@@ -296,14 +453,28 @@ pub fn is_dir(root: BorrowedFd<'_>, path: &str) -> Option<bool> {
     if p == "." {
         return Some(true);
     }
-    let fd = rustix::fs::openat2(root, p.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), IN_ROOT).ok()?;
+    let fd = rustix::fs::openat2(
+        root,
+        p.as_str(),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    )
+    .ok()?;
     let st = rustix::fs::fstat(&fd).ok()?;
     Some(FileType::from_raw_mode(st.st_mode) == FileType::Directory)
 }
 
 /// Whether the source `path` is a local archive ADD unpacks (tar, plain or compressed).
 pub fn archive_kind(root: BorrowedFd<'_>, path: &str) -> Option<berth_image::Compression> {
-    let fd = rustix::fs::openat2(root, clean(path).as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), IN_ROOT).ok()?;
+    let fd = rustix::fs::openat2(
+        root,
+        clean(path).as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    )
+    .ok()?;
     let st = rustix::fs::fstat(&fd).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return None;
@@ -327,9 +498,15 @@ pub fn archive_kind(root: BorrowedFd<'_>, path: &str) -> Option<berth_image::Com
 
 /// Opens the source file `path` below `root` for reading.
 pub fn open_source(root: BorrowedFd<'_>, path: &str) -> Result<std::fs::File, CopyError> {
-    rustix::fs::openat2(root, clean(path).as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), IN_ROOT)
-        .map(std::fs::File::from)
-        .map_err(|_| CopyError::NotFound(path.to_string()))
+    rustix::fs::openat2(
+        root,
+        clean(path).as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    )
+    .map(std::fs::File::from)
+    .map_err(|_| CopyError::NotFound(path.to_string()))
 }
 
 #[cfg(test)]
@@ -344,7 +521,8 @@ mod tests {
         std::fs::write(p.join("src/a.txt"), "a").expect("w");
         std::fs::write(p.join("src/b.txt"), "b").expect("w");
         std::fs::write(p.join("src/sub/c.md"), "c").expect("w");
-        std::fs::set_permissions(p.join("src/b.txt"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::set_permissions(p.join("src/b.txt"), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
         symlink("/etc", p.join("escape")).expect("symlink");
         symlink("../../etc/passwd", p.join("src/up")).expect("symlink");
         let f = std::fs::File::open(p).expect("open");
@@ -354,12 +532,24 @@ mod tests {
     #[test]
     fn wildcards_sorted_and_missing_sources_named() {
         let (_t, root) = tree();
-        let got = expand_sources(root.as_fd(), &["src/*.txt".into(), "src/sub".into()]).expect("expand");
+        let got =
+            expand_sources(root.as_fd(), &["src/*.txt".into(), "src/sub".into()]).expect("expand");
         assert_eq!(got, vec!["src/a.txt", "src/b.txt", "src/sub"]);
-        let e = expand_sources(root.as_fd(), &["nope".into()]).err().expect("missing");
-        assert!(e.to_string().contains("stat nope: file does not exist"), "{e}");
-        assert!(matches!(expand_sources(root.as_fd(), &["*.zip".into()]), Err(CopyError::NoSources)));
-        assert_eq!(expand_sources(root.as_fd(), &["/src/../src/a.txt".into()]).expect("clean"), vec!["src/a.txt"]);
+        let e = expand_sources(root.as_fd(), &["nope".into()])
+            .err()
+            .expect("missing");
+        assert!(
+            e.to_string().contains("stat nope: file does not exist"),
+            "{e}"
+        );
+        assert!(matches!(
+            expand_sources(root.as_fd(), &["*.zip".into()]),
+            Err(CopyError::NoSources)
+        ));
+        assert_eq!(
+            expand_sources(root.as_fd(), &["/src/../src/a.txt".into()]).expect("clean"),
+            vec!["src/a.txt"]
+        );
     }
 
     #[test]
@@ -382,8 +572,12 @@ mod tests {
         let (t, root) = tree();
         let srcs = vec!["src".to_string()];
         let d1 = digest(root.as_fd(), &srcs).expect("digest");
-        let f = std::fs::File::options().write(true).open(t.path().join("src/a.txt")).expect("open");
-        f.set_modified(std::time::SystemTime::UNIX_EPOCH).expect("mtime");
+        let f = std::fs::File::options()
+            .write(true)
+            .open(t.path().join("src/a.txt"))
+            .expect("open");
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .expect("mtime");
         assert_eq!(digest(root.as_fd(), &srcs).expect("digest"), d1);
         std::fs::write(t.path().join("src/a.txt"), "changed").expect("w");
         assert_ne!(digest(root.as_fd(), &srcs).expect("digest"), d1);
@@ -393,17 +587,34 @@ mod tests {
     fn tar_places_directory_contents_at_dest() {
         let (_t, root) = tree();
         let mut b = tar::Builder::new(Vec::new());
-        append(&mut b, root.as_fd(), "src", "app", Attrs { owner: (5, 6), mode: None }).expect("append");
+        append(
+            &mut b,
+            root.as_fd(),
+            "src",
+            "app",
+            Attrs {
+                owner: (5, 6),
+                mode: None,
+            },
+        )
+        .expect("append");
         let data = b.into_inner().expect("tar");
         let mut ar = tar::Archive::new(&data[..]);
         let mut seen = Vec::new();
         for e in ar.entries().expect("entries") {
             let e = e.expect("entry");
             let h = e.header();
-            seen.push((e.path().expect("path").to_string_lossy().into_owned(), h.mode().expect("mode"), h.uid().expect("uid")));
+            seen.push((
+                e.path().expect("path").to_string_lossy().into_owned(),
+                h.mode().expect("mode"),
+                h.uid().expect("uid"),
+            ));
         }
         assert!(seen.contains(&("app/".into(), 0o755, 5)), "{seen:?}");
         assert!(seen.contains(&("app/b.txt".into(), 0o600, 5)), "{seen:?}");
-        assert!(seen.contains(&("app/sub/c.md".into(), 0o644, 5)), "{seen:?}");
+        assert!(
+            seen.contains(&("app/sub/c.md".into(), 0o644, 5)),
+            "{seen:?}"
+        );
     }
 }

@@ -16,7 +16,10 @@ pub trait Vars {
 
 impl Vars for [(String, String)] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -52,13 +55,15 @@ impl<V: Vars + ?Sized> Lexer<'_, V> {
             }
             self.pos += 1;
             match c {
-                '\'' => loop {
-                    match self.next() {
+                '\'' => {
+                    loop {
+                        match self.next() {
                         Some('\'') => break,
                         Some(c) => out.push(c),
                         None => return Err(ExpandError("unexpected end of statement while looking for matching single-quote".into())),
                     }
-                },
+                    }
+                }
                 '"' => self.double_quoted(&mut out)?,
                 '$' => out.push_str(&self.dollar()?),
                 c if c == self.escape => match self.next() {
@@ -76,7 +81,8 @@ impl<V: Vars + ?Sized> Lexer<'_, V> {
             match self.next() {
                 None => {
                     return Err(ExpandError(
-                        "unexpected end of statement while looking for matching double-quote".into(),
+                        "unexpected end of statement while looking for matching double-quote"
+                            .into(),
                     ))
                 }
                 Some('"') => return Ok(()),
@@ -129,10 +135,16 @@ impl<V: Vars + ?Sized> Lexer<'_, V> {
                             Some('+') => Ok(if set { word } else { String::new() }),
                             Some('?') if !set => Err(ExpandError(format!(
                                 "{name}: {}",
-                                if word.is_empty() { "is not allowed to be unset" } else { &word }
+                                if word.is_empty() {
+                                    "is not allowed to be unset"
+                                } else {
+                                    &word
+                                }
                             ))),
                             Some('?') => Ok(val.unwrap_or_default()),
-                            _ => Err(ExpandError(format!("unsupported modifier in ${{{name}:...}}"))),
+                            _ => Err(ExpandError(format!(
+                                "unsupported modifier in ${{{name}:...}}"
+                            ))),
                         }
                     }
                     Some(op @ ('-' | '+' | '?')) => {
@@ -146,12 +158,18 @@ impl<V: Vars + ?Sized> Lexer<'_, V> {
                             _ => val.ok_or_else(|| {
                                 ExpandError(format!(
                                     "{name}: {}",
-                                    if word.is_empty() { "is not allowed to be unset" } else { &word }
+                                    if word.is_empty() {
+                                        "is not allowed to be unset"
+                                    } else {
+                                        &word
+                                    }
                                 ))
                             }),
                         }
                     }
-                    _ => Err(ExpandError(format!("unsupported modifier in ${{{name}...}}"))),
+                    _ => Err(ExpandError(format!(
+                        "unsupported modifier in ${{{name}...}}"
+                    ))),
                 }
             }
             Some(c) if c.is_ascii_alphanumeric() || c == '_' => {

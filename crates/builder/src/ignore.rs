@@ -17,7 +17,10 @@ enum Tok {
     /// `**/`: nothing, or any run ending in `/`.
     DeepDir,
     /// `[...]`.
-    Class { neg: bool, items: Vec<(char, char)> },
+    Class {
+        neg: bool,
+        items: Vec<(char, char)>,
+    },
 }
 
 /// A compiled glob over `/`-separated paths.
@@ -117,9 +120,11 @@ impl Glob {
         match first {
             Tok::Lit(c) => s.first() == Some(c) && Self::m(&t[1..], &s[1..]),
             Tok::One => s.first().is_some_and(|&c| c != '/') && Self::m(&t[1..], &s[1..]),
-            Tok::Class { neg, items } => s.first().is_some_and(|&c| {
-                c != '/' && (items.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *neg)
-            }) && Self::m(&t[1..], &s[1..]),
+            Tok::Class { neg, items } => {
+                s.first().is_some_and(|&c| {
+                    c != '/' && (items.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *neg)
+                }) && Self::m(&t[1..], &s[1..])
+            }
             Tok::Star => {
                 for k in 0..=s.len() {
                     if Self::m(&t[1..], &s[k..]) {
@@ -216,10 +221,7 @@ impl Ignore {
     /// Whether the context path `path` (relative, `/`-separated) is excluded.
     pub fn excluded(&self, path: &str) -> bool {
         let path = clean(path);
-        let parents: Vec<&str> = path
-            .match_indices('/')
-            .map(|(i, _)| &path[..i])
-            .collect();
+        let parents: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).collect();
         let mut excluded = false;
         for p in &self.patterns {
             if p.exclusion != excluded {
@@ -236,9 +238,9 @@ impl Ignore {
     /// Whether a directory that is excluded may still hold re-included paths (walk into it).
     pub fn has_exceptions_below(&self, dir: &str) -> bool {
         let dir = clean(dir);
-        self.patterns
-            .iter()
-            .any(|p| p.exclusion && (p.text.starts_with(&format!("{dir}/")) || p.glob.has_wildcard()))
+        self.patterns.iter().any(|p| {
+            p.exclusion && (p.text.starts_with(&format!("{dir}/")) || p.glob.has_wildcard())
+        })
     }
 }
 

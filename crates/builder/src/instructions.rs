@@ -134,7 +134,10 @@ fn bool_flag(n: &Node, name: &str) -> Result<bool, ParseError> {
         Some((_, Some(v))) => match v.to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(true),
             "false" | "0" => Ok(false),
-            _ => err(n.line, format!("expecting boolean value for flag {name}, not: {v}")),
+            _ => err(
+                n.line,
+                format!("expecting boolean value for flag {name}, not: {v}"),
+            ),
         },
     }
 }
@@ -226,7 +229,16 @@ pub fn duration_ns(s: &str) -> Option<i64> {
 }
 
 fn health(n: &Node) -> Result<Health, ParseError> {
-    allow_flags(n, &["interval", "timeout", "start-period", "start-interval", "retries"])?;
+    allow_flags(
+        n,
+        &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
+    )?;
     let text = n.args.text();
     let text = text.trim();
     let (kw, rest) = match text.find(char::is_whitespace) {
@@ -262,7 +274,12 @@ fn health(n: &Node) -> Result<Health, ParseError> {
                 _ => vec!["CMD-SHELL".to_string(), rest.to_string()],
             }
         }
-        _ => return err(n.line, format!("Unknown type {kw:?} in HEALTHCHECK (try CMD)")),
+        _ => {
+            return err(
+                n.line,
+                format!("Unknown type {kw:?} in HEALTHCHECK (try CMD)"),
+            )
+        }
     };
     let retries = match flag(n, "retries") {
         None => 0,
@@ -283,7 +300,17 @@ fn health(n: &Node) -> Result<Health, ParseError> {
 
 fn copy_spec(n: &Node, add: bool, escape: char) -> Result<CopySpec, ParseError> {
     if add {
-        allow_flags(n, &["chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"])?;
+        allow_flags(
+            n,
+            &[
+                "chown",
+                "chmod",
+                "link",
+                "checksum",
+                "keep-git-dir",
+                "exclude",
+            ],
+        )?;
     } else {
         allow_flags(n, &["from", "chown", "chmod", "link", "parents", "exclude"])?;
     }
@@ -291,7 +318,9 @@ fn copy_spec(n: &Node, add: bool, escape: char) -> Result<CopySpec, ParseError> 
         if flag(n, unsupported).is_some() {
             return err(
                 n.line,
-                format!("the --{unsupported} flag needs BuildKit; Berth's builder does not support it"),
+                format!(
+                    "the --{unsupported} flag needs BuildKit; Berth's builder does not support it"
+                ),
             );
         }
     }
@@ -306,7 +335,11 @@ fn copy_spec(n: &Node, add: bool, escape: char) -> Result<CopySpec, ParseError> 
     if ws.len() < min {
         return err(
             n.line,
-            format!("{} requires at least two arguments, but only {} provided", if add { "ADD" } else { "COPY" }, ws.len()),
+            format!(
+                "{} requires at least two arguments, but only {} provided",
+                if add { "ADD" } else { "COPY" },
+                ws.len()
+            ),
         );
     }
     let dest = ws.pop().unwrap_or_default();
@@ -329,7 +362,10 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
         allow_flags(n, &[])?;
     }
     if !matches!(kw, "run" | "copy" | "add") && !n.heredocs.is_empty() {
-        return err(n.line, format!("{} does not support heredocs", kw.to_uppercase()));
+        return err(
+            n.line,
+            format!("{} does not support heredocs", kw.to_uppercase()),
+        );
     }
     Ok(match kw {
         "from" => {
@@ -339,7 +375,10 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
                 [i] => (i.clone(), None),
                 [i, as_, name] if as_.eq_ignore_ascii_case("as") => {
                     let lower = name.to_ascii_lowercase();
-                    let ok = lower.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    let ok = lower
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic())
                         && lower
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -371,7 +410,10 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
             let network = flag(n, "network");
             if let Some(net) = &network {
                 if !matches!(net.as_str(), "default" | "none" | "host") {
-                    return err(n.line, format!("unsupported network mode {net:?}: use default, none or host"));
+                    return err(
+                        n.line,
+                        format!("unsupported network mode {net:?}: use default, none or host"),
+                    );
                 }
             }
             Instruction::Run {
@@ -430,12 +472,24 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
         "onbuild" => {
             let t = n.args.text();
             let t = t.trim();
-            let first = t.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let first = t
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             match first.as_str() {
                 "" => return err(n.line, "ONBUILD requires at least one argument"),
-                "ONBUILD" => return err(n.line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
+                "ONBUILD" => {
+                    return err(
+                        n.line,
+                        "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+                    )
+                }
                 "FROM" | "MAINTAINER" => {
-                    return err(n.line, format!("{first} isn't allowed as an ONBUILD trigger"))
+                    return err(
+                        n.line,
+                        format!("{first} isn't allowed as an ONBUILD trigger"),
+                    )
                 }
                 _ => {}
             }
@@ -458,7 +512,12 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
         }
         "copy" => Instruction::Copy(copy_spec(n, false, escape)?),
         "add" => Instruction::Add(copy_spec(n, true, escape)?),
-        other => return err(n.line, format!("unknown instruction: {}", other.to_uppercase())),
+        other => {
+            return err(
+                n.line,
+                format!("unknown instruction: {}", other.to_uppercase()),
+            )
+        }
     })
 }
 
@@ -494,7 +553,10 @@ mod tests {
     fn env_forms() {
         assert_eq!(
             only("ENV a=1 b=\"x y\""),
-            Instruction::Env(vec![("a".into(), "1".into()), ("b".into(), "\"x y\"".into())])
+            Instruction::Env(vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "\"x y\"".into())
+            ])
         );
         assert_eq!(
             only("ENV a  hello world "),

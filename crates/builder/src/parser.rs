@@ -166,7 +166,12 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                     d.escape = match v.as_str() {
                         "\\" => '\\',
                         "`" => '`',
-                        _ => return err(i + 1, format!("invalid escape token '{v}' does not match ` or \\")),
+                        _ => {
+                            return err(
+                                i + 1,
+                                format!("invalid escape token '{v}' does not match ` or \\"),
+                            )
+                        }
                     };
                 } else if k == "syntax" {
                     d.syntax = Some(v);
@@ -256,7 +261,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         let original = if rest.is_empty() && flags.is_empty() {
             kw.to_ascii_uppercase()
         } else {
-            format!("{} {}", kw.to_ascii_uppercase(), logical[kw.len()..].trim_start())
+            format!(
+                "{} {}",
+                kw.to_ascii_uppercase(),
+                logical[kw.len()..].trim_start()
+            )
         };
         nodes.push(Node {
             line: start,
@@ -421,7 +430,8 @@ mod tests {
 
     #[test]
     fn continuations_join_and_skip_comments_and_blank_lines() {
-        let d = parse("FROM x\nRUN echo a \\\n# comment\n\n    b \\\n  c\nCMD d\n").expect("parses");
+        let d =
+            parse("FROM x\nRUN echo a \\\n# comment\n\n    b \\\n  c\nCMD d\n").expect("parses");
         assert_eq!(d.nodes.len(), 3);
         assert_eq!(d.nodes[1].args, Args::Shell("echo a     b   c".into()));
         assert_eq!(d.nodes[1].line, 2);
@@ -437,8 +447,9 @@ mod tests {
 
     #[test]
     fn directives_only_at_the_top() {
-        let d = parse("# syntax=docker/dockerfile:1\n# escape=\\\nFROM x\n# escape=`\nRUN a \\\n b\n")
-            .expect("parses");
+        let d =
+            parse("# syntax=docker/dockerfile:1\n# escape=\\\nFROM x\n# escape=`\nRUN a \\\n b\n")
+                .expect("parses");
         assert_eq!(d.directives.syntax.as_deref(), Some("docker/dockerfile:1"));
         assert_eq!(d.directives.escape, '\\');
         assert_eq!(d.nodes[1].args, Args::Shell("a  b".into()));
@@ -457,7 +468,10 @@ mod tests {
     #[test]
     fn unknown_instruction_names_its_line() {
         let e = parse("FROM x\n\nFOO bar\n").expect_err("unknown");
-        assert_eq!(e.to_string(), "dockerfile parse error on line 3: unknown instruction: FOO");
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error on line 3: unknown instruction: FOO"
+        );
     }
 
     #[test]

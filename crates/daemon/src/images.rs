@@ -38,6 +38,9 @@ pub struct ImageService {
     root: ImageRoot,
     registry: berth_image::registry::Registry,
     events: crate::events::Events,
+    /// Build step images' parents (child ID → parent ID), `<root>/builder/parents.json`.
+    parents: std::sync::Mutex<BTreeMap<String, String>>,
+    parents_file: std::path::PathBuf,
 }
 
 /// An image's runtime defaults (its config's `config` object), in API terms.
@@ -90,10 +93,17 @@ impl ImageService {
                 user_agent: format!("berth/{} (docker-compatible)", env!("CARGO_PKG_VERSION")),
                 ..Default::default()
             });
+        let parents_file = data_root.join("builder/parents.json");
+        let parents = std::fs::read(&parents_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         Ok(ImageService {
             root,
             registry,
             events,
+            parents: std::sync::Mutex::new(parents),
+            parents_file,
         })
     }
 
@@ -267,12 +277,17 @@ impl ImageService {
 
     /// `GET /images/json`.
     pub fn list(&self, all: bool) -> Vec<ImageSummary> {
-        let _ = all;
+        let parents = self.parent_map();
+        let with_children: BTreeSet<&String> = parents.values().collect();
         let mut v: Vec<ImageSummary> = self
             .root
             .images
             .list()
             .into_iter()
+            // Docker lists intermediate build images only with `-a`.
+            .filter(|i| {
+                all || !i.repo_tags.is_empty() || !with_children.contains(&i.id.to_string())
+            })
             .map(|i| {
                 let size = i.size() as i64;
                 ImageSummary {
@@ -280,7 +295,7 @@ impl ImageService {
                     created: unix_secs(i.created.as_deref()),
                     id: i.id.to_string(),
                     labels: i.labels.clone(),
-                    parent_id: String::new(),
+                    parent_id: parents.get(&i.id.to_string()).cloned().unwrap_or_default(),
                     repo_digests: i.repo_digests.iter().map(Reference::familiar).collect(),
                     repo_tags: i.repo_tags.iter().map(Reference::familiar).collect(),
                     shared_size: -1,
@@ -409,7 +424,30 @@ impl ImageService {
         force: bool,
         in_use: &BTreeSet<Digest>,
     ) -> Result<Vec<ImageDeleteItem>> {
-        let rep = berth_image::gc::remove_image(&self.root, name, in_use, force).map_err(gc_err)?;
+        let mut rep =
+            berth_image::gc::remove_image(&self.root, name, in_use, force).map_err(gc_err)?;
+        // Docker also deletes the untagged build parents nothing else needs.
+        let mut next: Vec<Digest> = rep.deleted.clone();
+        while let Some(child) = next.pop() {
+            let parents = self.parent_map();
+            let Some(p) = parents.get(&child.to_string()).cloned() else {
+                continue;
+            };
+            let children = parents.values().filter(|v| **v == p).count();
+            self.forget_parent(&child.to_string());
+            let Ok(pd) = p.parse::<Digest>() else {
+                continue;
+            };
+            if children > 1 || in_use.contains(&pd) {
+                continue;
+            }
+            let more = berth_image::gc::remove_unnamed(&self.root, &[pd.clone()], in_use)
+                .map_err(gc_err)?;
+            if more.deleted.contains(&pd) {
+                next.push(pd);
+            }
+            rep.merge_report(more);
+        }
         let items = report_items(&rep);
         self.delete_events(&items);
         Ok(items)
@@ -417,7 +455,12 @@ impl ImageService {
 
     /// `POST /images/prune`: dangling images, or (`all`) every unused one.
     pub fn prune(&self, all: bool, in_use: &BTreeSet<Digest>) -> Result<ImagePruneResponse> {
-        let rep = berth_image::gc::prune(&self.root, all, in_use).map_err(gc_err)?;
+        // An image below another (a build step's parent) is not dangling.
+        let mut keep = in_use.clone();
+        if !all {
+            keep.extend(self.parent_map().values().filter_map(|p| p.parse().ok()));
+        }
+        let rep = berth_image::gc::prune(&self.root, all, &keep).map_err(gc_err)?;
         let items = report_items(&rep);
         self.delete_events(&items);
         Ok(ImagePruneResponse {
@@ -507,26 +550,7 @@ impl ImageService {
         for c in changes {
             berth_image::archive::apply_change(&mut runtime, c)?;
         }
-        // The layer: the upper directory as a tar (whiteouts in OCI form), stored as a blob.
-        let tmp = self
-            .root
-            .snapshots
-            .root()
-            .join(format!(".commit-{}", std::process::id()));
-        let tar = std::fs::File::create(&tmp)?;
-        let info = self
-            .root
-            .snapshots
-            .commit(key, std::io::BufWriter::new(tar));
-        let blob = info.map_err(Error::from).and_then(|_| {
-            let f = std::fs::File::open(&tmp)?;
-            self.root
-                .content
-                .ingest(&format!("commit-{key}"), f, None)
-                .map_err(|e| Error::internal(e.to_string()))
-        });
-        let _ = std::fs::remove_file(&tmp);
-        let blob = blob?;
+        let blob = self.write_layer(key, None)?;
         let now = crate::containers::record::rfc3339_ns(crate::containers::record::now_ns());
         cfg["config"] = runtime;
         cfg["created"] = serde_json::json!(now);
@@ -567,6 +591,262 @@ impl ImageService {
         let names: Vec<Reference> = reference.into_iter().collect();
         let l = archive::store_image(self.root.stores(), &bytes, &blobs, &names)?;
         Ok(l.image.id.to_string())
+    }
+
+    /// The active snapshot `key`'s changes as a layer blob in the content store (file times
+    /// clamped to `clamp` when given).
+    fn write_layer(&self, key: &str, clamp: Option<u64>) -> Result<berth_image::BlobInfo> {
+        // The upper directory as a tar (whiteouts in OCI form), stored as a blob.
+        let tmp = self
+            .root
+            .snapshots
+            .root()
+            .join(format!(".commit-{}-{key}", std::process::id()));
+        let tar = std::fs::File::create(&tmp)?;
+        let info = self
+            .root
+            .snapshots
+            .commit_clamped(key, clamp, std::io::BufWriter::new(tar));
+        let blob = info.map_err(Error::from).and_then(|_| {
+            let f = std::fs::File::open(&tmp)?;
+            self.root
+                .content
+                .ingest(&format!("commit-{key}"), f, None)
+                .map_err(|e| Error::internal(e.to_string()))
+        });
+        let _ = std::fs::remove_file(&tmp);
+        blob
+    }
+
+    /// A build step's image: `parent`'s layers (none: an empty image) plus the snapshot `key`'s
+    /// changes if given, `runtime` as the runtime config, one history entry appended.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_build(
+        &self,
+        key: Option<&str>,
+        parent: Option<&Digest>,
+        runtime: serde_json::Value,
+        created_by: &str,
+        created: &str,
+        author: Option<&str>,
+        clamp: Option<u64>,
+    ) -> Result<String> {
+        let (mut cfg, mut blobs) = match parent {
+            Some(p) => {
+                let img = self
+                    .root
+                    .images
+                    .get(p)
+                    .ok_or_else(|| Error::not_found(format!("No such image: {p}")))?;
+                let raw = self.root.images.config_bytes(p)?;
+                let cfg: serde_json::Value = serde_json::from_slice(&raw)
+                    .map_err(|e| Error::internal(format!("image config: {e}")))?;
+                let blobs: Vec<(Digest, String)> = img
+                    .layers
+                    .iter()
+                    .map(|l| (l.blob.clone(), l.media_type.clone()))
+                    .collect();
+                (cfg, blobs)
+            }
+            None => (
+                serde_json::json!({
+                    "architecture": berth_image::archive::host_arch(),
+                    "os": "linux",
+                    "rootfs": {"type": "layers", "diff_ids": []},
+                }),
+                Vec::new(),
+            ),
+        };
+        let mut h = serde_json::json!({"created": created, "created_by": created_by});
+        if let Some(k) = key {
+            let blob = self.write_layer(k, clamp)?;
+            if let Some(ids) = cfg["rootfs"]["diff_ids"].as_array_mut() {
+                ids.push(serde_json::json!(blob.digest.to_string()));
+            }
+            blobs.push((
+                blob.digest.clone(),
+                "application/vnd.oci.image.layer.v1.tar".to_string(),
+            ));
+        } else {
+            h["empty_layer"] = serde_json::json!(true);
+        }
+        if let Some(a) = author {
+            cfg["author"] = serde_json::json!(a);
+            h["author"] = serde_json::json!(a);
+        }
+        cfg["config"] = runtime;
+        cfg["created"] = serde_json::json!(created);
+        if let Some(o) = cfg.as_object_mut() {
+            o.remove("comment");
+            o.remove("container_config");
+            o.remove("container");
+        }
+        match cfg["history"].as_array_mut() {
+            Some(a) => a.push(h),
+            None => cfg["history"] = serde_json::json!([h]),
+        }
+        let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::internal(e.to_string()))?;
+        let l = archive::store_image(self.root.stores(), &bytes, &blobs, &[])?;
+        Ok(l.image.id.to_string())
+    }
+
+    fn parent_map(&self) -> BTreeMap<String, String> {
+        self.parents.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    fn save_parents(&self, m: &BTreeMap<String, String>) -> Result<()> {
+        if let Some(d) = self.parents_file.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let tmp = self.parents_file.with_extension("tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(m).map_err(|e| Error::internal(e.to_string()))?,
+        )?;
+        std::fs::rename(&tmp, &self.parents_file)?;
+        Ok(())
+    }
+
+    /// Records that the build step image `child` was made on `parent`.
+    pub fn set_parent(&self, child: &Digest, parent: &Digest) -> Result<()> {
+        let mut m = self
+            .parents
+            .lock()
+            .map_err(|_| Error::internal("parents lock poisoned"))?;
+        if m.get(&child.to_string()) == Some(&parent.to_string()) {
+            return Ok(());
+        }
+        m.insert(child.to_string(), parent.to_string());
+        self.save_parents(&m)
+    }
+
+    fn forget_parent(&self, child: &str) {
+        if let Ok(mut m) = self.parents.lock() {
+            if m.remove(child).is_some() {
+                let _ = self.save_parents(&m);
+            }
+        }
+    }
+
+    /// An image's recorded parent (build steps).
+    pub fn parent_of(&self, id: &Digest) -> Option<String> {
+        self.parent_map().get(&id.to_string()).cloned()
+    }
+
+    /// The image with no layers and an empty config that `FROM scratch` steps start from.
+    pub fn empty_image(&self) -> Result<String> {
+        let cfg = serde_json::json!({
+            "architecture": berth_image::archive::host_arch(),
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [],
+        });
+        let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::internal(e.to_string()))?;
+        let id = Digest::of(&bytes);
+        if self.root.images.get(&id).is_some() {
+            return Ok(id.to_string());
+        }
+        let l = archive::store_image(self.root.stores(), &bytes, &[], &[])?;
+        Ok(l.image.id.to_string())
+    }
+
+    /// Tags the image `id` as `r`.
+    pub fn tag_ref(&self, id: &str, r: &Reference) -> Result<()> {
+        let i = self.resolve(id)?;
+        self.root.images.tag(&i.id, r)?;
+        self.event("tag", &i.id.to_string(), &r.familiar());
+        Ok(())
+    }
+
+    /// Removes the build images `ids` that nothing needs: untagged, not used by a container and
+    /// not below a kept (tagged or used) image. The IDs removed and the bytes reclaimed.
+    pub fn remove_unused(
+        &self,
+        ids: &[String],
+        in_use: &BTreeSet<Digest>,
+    ) -> Result<(Vec<String>, i64)> {
+        let parents = self.parent_map();
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        for i in self.root.images.list() {
+            if i.repo_tags.is_empty() && !in_use.contains(&i.id) {
+                continue;
+            }
+            let mut cur = Some(i.id.to_string());
+            while let Some(c) = cur {
+                if !keep.insert(c.clone()) {
+                    break;
+                }
+                cur = parents.get(&c).cloned();
+            }
+        }
+        let victims: Vec<Digest> = ids
+            .iter()
+            .filter(|i| !keep.contains(*i))
+            .filter_map(|i| i.parse().ok())
+            .collect();
+        let rep = berth_image::gc::remove_unnamed(&self.root, &victims, in_use).map_err(gc_err)?;
+        for d in &rep.deleted {
+            self.forget_parent(&d.to_string());
+            self.event("delete", &d.to_string(), &d.to_string());
+        }
+        Ok((
+            rep.deleted.iter().map(|d| d.to_string()).collect(),
+            rep.reclaimed as i64,
+        ))
+    }
+
+    /// Calls `f` with the image's filesystem mounted read-only below `dir` (unmounted after).
+    pub fn with_image_fs<T>(
+        &self,
+        id: &Digest,
+        dir: &std::path::Path,
+        f: impl FnOnce(&std::path::Path) -> Result<T>,
+    ) -> Result<T> {
+        let img = self
+            .root
+            .images
+            .get(id)
+            .ok_or_else(|| Error::not_found(format!("No such image: {id}")))?;
+        let target = dir.join(format!("view-{}", rand_hex()));
+        std::fs::create_dir_all(&target)?;
+        let Some(top) = img.top_chain_id() else {
+            // No layers: an empty directory.
+            let r = f(&target);
+            let _ = std::fs::remove_dir(&target);
+            return r;
+        };
+        let key = format!("build-view-{}", rand_hex());
+        let mounts = self.root.snapshots.view(&key, top.hex())?;
+        let res = (|| {
+            let m = mounts
+                .first()
+                .ok_or_else(|| Error::internal("the image has no filesystem"))?;
+            let mut cmd = std::process::Command::new("mount");
+            if m.kind != "bind" {
+                cmd.args(["-t", m.kind.as_str()]);
+            }
+            cmd.arg("-o").arg(m.data()).arg(&m.source).arg(&target);
+            if let Some(cwd) = &m.cwd {
+                cmd.current_dir(cwd);
+            }
+            let out = cmd.stdin(std::process::Stdio::null()).output()?;
+            if !out.status.success() {
+                return Err(Error::internal(format!(
+                    "mount the image's layers: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            let r = f(&target);
+            let _ = std::process::Command::new("umount")
+                .arg(&target)
+                .stderr(std::process::Stdio::null())
+                .status();
+            r
+        })();
+        let _ = std::fs::remove_dir(&target);
+        let _ = self.root.snapshots.remove(&key);
+        res
     }
 
     /// `POST /images/{name}/tag?repo=&tag=`.
@@ -620,4 +900,10 @@ mod tests {
         assert_eq!(unix_secs(Some("junk")), 0);
         assert_eq!(unix_secs(None), 0);
     }
+}
+
+fn rand_hex() -> String {
+    let mut b = [0u8; 8];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
 }

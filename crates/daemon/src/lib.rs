@@ -1,6 +1,7 @@
 //! berth-daemon: the services behind berthd's API, with no HTTP in them.
 //!
 //! Module map:
+//! - [`build`]: [`BuildService`], `docker build` through the builder crate's backend trait.
 //! - [`config`]: [`DaemonConfig`] (paths, defaults).
 //! - [`error`]: [`Error`] with an [`ErrorKind`] the server maps to HTTP statuses in one place.
 //! - [`events`]: the [`Events`] bus behind `/events`.
@@ -14,6 +15,7 @@
 //! it writes `config.json` and a shim task, and talks to shims over their sockets.
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod error;
@@ -24,6 +26,7 @@ pub mod volumes;
 
 use std::sync::Arc;
 
+pub use build::BuildService;
 pub use config::{DaemonConfig, NetConfig, RegistrySettings};
 pub use containers::ContainerService;
 pub use error::{Error, ErrorKind, Result};
@@ -40,6 +43,7 @@ pub struct Daemon {
     pub containers: Arc<ContainerService>,
     pub volumes: Arc<VolumeService>,
     pub networks: Arc<NetworkService>,
+    pub builds: Arc<BuildService>,
     pub events: Events,
 }
 
@@ -67,7 +71,9 @@ impl Daemon {
             networks.clone(),
             events.clone(),
         )?;
+        let builds = BuildService::open(&config.data_root, images.clone(), containers.clone())?;
         Ok(Daemon {
+            builds,
             config,
             images,
             containers,

@@ -52,6 +52,11 @@ pub struct RemoveReport {
 }
 
 impl RemoveReport {
+    /// Adds another report's findings to this one.
+    pub fn merge_report(&mut self, o: RemoveReport) {
+        self.merge(o);
+    }
+
     fn merge(&mut self, o: RemoveReport) {
         self.untagged.extend(o.untagged);
         self.deleted.extend(o.deleted);
@@ -262,6 +267,27 @@ pub fn prune(
                 .cloned(),
         );
         rep.deleted.push(id);
+    }
+    rep.merge(collect_locked(root)?);
+    Ok(rep)
+}
+
+/// Removes those of `ids` that have no name and are not in `in_use` (build-cache images), then
+/// collects layers and blobs.
+pub fn remove_unnamed(
+    root: &ImageRoot,
+    ids: &[Digest],
+    in_use: &BTreeSet<Digest>,
+) -> Result<RemoveReport, GcError> {
+    let _g = root.images.gc_write();
+    let dangling: BTreeSet<Digest> = root.images.dangling().into_iter().collect();
+    let mut rep = RemoveReport::default();
+    for id in ids {
+        if !dangling.contains(id) || in_use.contains(id) {
+            continue;
+        }
+        root.images.remove(id)?;
+        rep.deleted.push(id.clone());
     }
     rep.merge(collect_locked(root)?);
     Ok(rep)

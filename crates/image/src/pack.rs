@@ -95,6 +95,8 @@ struct Packer<'w, W: Write> {
     /// Archive directories of kernel pseudo filesystems (a running container's /proc, /sys)
     /// without their contents.
     skip_pseudo: bool,
+    /// File times later than this (Unix seconds) are written as this (`SOURCE_DATE_EPOCH`).
+    clamp: Option<u64>,
 }
 
 /// procfs, sysfs, cgroup (v1, v2), devpts, mqueue, securityfs, debugfs, tracefs, bpf.
@@ -128,6 +130,14 @@ fn header_for(st: &rustix::fs::Stat, kind: tar::EntryType) -> tar::Header {
 }
 
 impl<W: Write> Packer<'_, W> {
+    fn clamp_time(&self, h: &mut tar::Header) {
+        if let (Some(c), Ok(t)) = (self.clamp, h.mtime()) {
+            if t > c {
+                h.set_mtime(c);
+            }
+        }
+    }
+
     fn append(
         &mut self,
         h: &mut tar::Header,
@@ -135,6 +145,7 @@ impl<W: Write> Packer<'_, W> {
         xattrs: &[(String, Vec<u8>)],
         data: impl io::Read,
     ) -> io::Result<()> {
+        self.clamp_time(h);
         if !xattrs.is_empty() {
             let pax: Vec<(String, &[u8])> = xattrs
                 .iter()
@@ -152,6 +163,7 @@ impl<W: Write> Packer<'_, W> {
 
     /// A symlink or hardlink entry.
     fn link(&mut self, h: &mut tar::Header, path: &[u8], target: &[u8]) -> io::Result<()> {
+        self.clamp_time(h);
         // Also absolute targets: the tar crate writes a target of `/` as `//`.
         if path.starts_with(b"./") || path.starts_with(b"/") || target.starts_with(b"/") {
             return self.append_raw(h, path, Some(target), io::empty());
@@ -364,6 +376,7 @@ pub fn tar_path<W: Write>(src: Source<'_>, as_name: &[u8], mut w: W) -> io::Resu
             mode: Whiteouts::AsIs,
             links: HashMap::new(),
             skip_pseudo: true,
+            clamp: None,
         };
         p.b.mode(tar::HeaderMode::Complete);
         match src {
@@ -382,6 +395,17 @@ fn bpath(b: &[u8]) -> &std::path::Path {
 /// Writes the tree below `root` as a tar stream to `w` (entries sorted by name, no entry for
 /// the root itself). Returns the sha256 and size of the stream.
 pub fn tar_dir<W: Write>(root: BorrowedFd<'_>, mode: Whiteouts, w: W) -> io::Result<(Digest, u64)> {
+    tar_dir_clamped(root, mode, None, w)
+}
+
+/// [`tar_dir`] with file times later than `clamp` (Unix seconds) written as `clamp`, for
+/// reproducible layers.
+pub fn tar_dir_clamped<W: Write>(
+    root: BorrowedFd<'_>,
+    mode: Whiteouts,
+    clamp: Option<u64>,
+    w: W,
+) -> io::Result<(Digest, u64)> {
     let mut hw = HashWriter::new(w);
     {
         let mut p = Packer {
@@ -389,6 +413,7 @@ pub fn tar_dir<W: Write>(root: BorrowedFd<'_>, mode: Whiteouts, w: W) -> io::Res
             mode,
             links: HashMap::new(),
             skip_pseudo: false,
+            clamp,
         };
         p.b.mode(tar::HeaderMode::Complete);
         p.dir(root, b"")?;

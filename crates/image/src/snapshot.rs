@@ -22,7 +22,7 @@ use crate::content::{BlobInfo, ContentError, ContentStore};
 use crate::fsutil::{fsync_dir, remove_tree, unique_name, write_atomic};
 use crate::images::Layer;
 use crate::manifest::{chain_ids, Compression};
-use crate::pack::{tar_dir, Whiteouts};
+use crate::pack::{tar_dir_clamped, Whiteouts};
 use crate::reference::Digest;
 use crate::unpack::{LayerUnpacker, UnpackError, UnpackStats, Unpacked};
 
@@ -803,6 +803,17 @@ impl Snapshotter {
     /// Writes the changes of the active snapshot `key` (its upper dir) as an OCI layer tar to
     /// `w`: overlay whiteouts become `.wh.` entries, opaque directories `.wh..wh..opq`.
     pub fn commit<W: io::Write>(&self, key: &str, w: W) -> Result<CommitInfo, SnapshotError> {
+        self.commit_clamped(key, None, w)
+    }
+
+    /// [`Snapshotter::commit`] with file times later than `clamp` (Unix seconds) written as
+    /// `clamp` (`SOURCE_DATE_EPOCH`).
+    pub fn commit_clamped<W: io::Write>(
+        &self,
+        key: &str,
+        clamp: Option<u64>,
+        w: W,
+    ) -> Result<CommitInfo, SnapshotError> {
         let info = self.info(key)?;
         if info.kind != Kind::Active {
             return Err(SnapshotError::Conflict {
@@ -811,8 +822,9 @@ impl Snapshotter {
             });
         }
         let root = fs::File::open(self.fs_path(key)).map_err(io_err(key, "open upper"))?;
-        let (diff_id, size) = tar_dir(std::os::fd::AsFd::as_fd(&root), Whiteouts::ToOci, w)
-            .map_err(io_err(key, "commit"))?;
+        let (diff_id, size) =
+            tar_dir_clamped(std::os::fd::AsFd::as_fd(&root), Whiteouts::ToOci, clamp, w)
+                .map_err(io_err(key, "commit"))?;
         Ok(CommitInfo { diff_id, size })
     }
 

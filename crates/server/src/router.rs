@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use crate::http::{self as h, Query, Resp};
-use crate::routes::{archive, containers, exec, images, networks, system, volumes};
+use crate::routes::{archive, build, containers, exec, images, networks, system, volumes};
 
 /// What every handler gets.
 pub struct Ctx {
@@ -95,6 +95,8 @@ async fn route(daemon: &Daemon, req: Request<Incoming>) -> Resp {
             "search is not supported by berthd: registries have no common search API (Docker Hub's is its own); browse the registry's web page or list tags with `skopeo list-tags`",
         )),
         (&Method::POST, ["images", "load"]) => images::load(&ctx, req).await,
+        (&Method::POST, ["build"]) => build::build(&ctx, req).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(&ctx).await,
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&ctx),
         (&Method::GET, ["images", "get"]) => images::save(&ctx, ctx.query.all("names")),

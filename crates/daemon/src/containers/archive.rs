@@ -275,6 +275,17 @@ impl ContainerService {
         res
     }
 
+    /// Calls `f` with the root of a container's filesystem (mounted for the call when the
+    /// container is not running; read-write with `write`). Builds write COPY steps this way.
+    pub fn with_rootfs<T>(
+        &self,
+        name: &str,
+        write: bool,
+        f: impl FnOnce(BorrowedFd<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_root(name, "/", write, |root, _, _| f(root))
+    }
+
     /// `HEAD /containers/{id}/archive?path=` (blocking).
     pub fn archive_stat(&self, name: &str, path: &str) -> Result<ContainerPathStat> {
         if path.is_empty() {
