@@ -237,6 +237,38 @@ fn create_inner(
         sys::unshare(libc::CLONE_NEWTIME).ctx(|| "create time namespace".into())?;
         write_time_offsets(spec)?;
     }
+    // A new user namespace's root has no capability over namespaces the host owns: join them
+    // here for the clone to inherit (this thread only), write their sysctls from here, and come
+    // back after the clone.
+    let mut sysctls: Vec<(String, String)> = linux
+        .and_then(|l| l.sysctl().clone())
+        .map(|m| {
+            let mut v: Vec<_> = m.into_iter().collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+    let (pre_joins, joins): (Vec<_>, Vec<_>) = joins
+        .into_iter()
+        .partition(|(t, _)| ns.new_user && PRE_JOINABLE.contains(t));
+    let mut restore = Vec::new();
+    for (t, fd) in &pre_joins {
+        let own = own_namespace(*t)?;
+        sys::setns(fd.as_fd(), *t).ctx(|| format!("join namespace {t:#x}"))?;
+        restore.push((*t, own));
+    }
+    let restore = RestoreNs(restore);
+    if !pre_joins.is_empty() {
+        let joined = |t| pre_joins.iter().any(|(j, _)| *j == t);
+        let (here, there): (Vec<_>, Vec<_>) = sysctls.into_iter().partition(|(k, _)| {
+            (joined(libc::CLONE_NEWNET) && k.starts_with("net."))
+                || (joined(libc::CLONE_NEWIPC) && is_ipc_sysctl(k))
+        });
+        for (k, v) in &here {
+            crate::rootfs::write_sysctl(k, v)?;
+        }
+        sysctls = there;
+    }
     let hooks = spec.hooks().as_ref();
     let prestart_hooks: Vec<_> = hooks.and_then(|h| h.prestart().clone()).unwrap_or_default();
     let create_runtime_hooks: Vec<_> = hooks
@@ -252,14 +284,7 @@ fn create_inner(
         root_mapped: namespaces::is_mapped(&uid_maps, 0) && namespaces::is_mapped(&gid_maps, 0),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
-        sysctls: linux
-            .and_then(|l| l.sysctl().clone())
-            .map(|m| {
-                let mut v: Vec<_> = m.into_iter().collect();
-                v.sort();
-                v
-            })
-            .unwrap_or_default(),
+        sysctls,
         process: pcfg.clone(),
         create_container_hooks: hooks
             .and_then(|h| h.create_container().clone())
@@ -284,6 +309,7 @@ fn create_inner(
         }
         Forked::Parent(pid) => pid,
     };
+    restore.back()?;
     drop(child_sock);
     drop(cfg);
     cleanup.pid = Some(pid);
@@ -1052,6 +1078,60 @@ pub fn oom_count(root: &Path, id: &str) -> Result<u64> {
     let cg = Cgroup::from_json(saved.cgroup.as_ref())
         .ok_or_else(|| RuntimeError::Cgroup("container has no cgroup".into()))?;
     cg.oom_kill_count()
+}
+
+/// Namespaces the caller joins for a container that gets a new user namespace.
+const PRE_JOINABLE: [libc::c_int; 3] = [libc::CLONE_NEWNET, libc::CLONE_NEWIPC, libc::CLONE_NEWUTS];
+
+fn is_ipc_sysctl(k: &str) -> bool {
+    k.starts_with("fs.mqueue.")
+        || matches!(
+            k,
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        )
+}
+
+fn own_namespace(t: libc::c_int) -> Result<OwnedFd> {
+    let name = match t {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWIPC => "ipc",
+        _ => "uts",
+    };
+    let path = format!("/proc/thread-self/ns/{name}");
+    rustix::fs::open(
+        path.as_str(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+    .ctx(|| format!("open {path}"))
+}
+
+/// The caller's own namespaces, rejoined by [`RestoreNs::back`] or on drop (error paths).
+struct RestoreNs(Vec<(libc::c_int, OwnedFd)>);
+
+impl RestoreNs {
+    fn back(mut self) -> Result<()> {
+        for (t, fd) in self.0.drain(..) {
+            sys::setns(fd.as_fd(), t).ctx(|| format!("return to own namespace {t:#x}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RestoreNs {
+    fn drop(&mut self) {
+        for (t, fd) in self.0.drain(..) {
+            let _ = sys::setns(fd.as_fd(), t);
+        }
+    }
 }
 
 #[cfg(test)]

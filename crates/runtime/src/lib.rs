@@ -12,6 +12,8 @@
 //! - [`container`]: the verbs (create, start, kill, delete, exec, pause, resume, ps)
 //! - [`process`]: the process stages and the sync channel between them
 //! - [`rootfs`]: the mount plan (pure) and its application by fd inside the root
+//! - [`idmap`]: id-mapped overlay rootfs for user-namespaced containers (and its chown-copy
+//!   fallback)
 //! - [`namespaces`]: clone flags, joining by path, id mappings
 //! - [`caps`]: capability names and the five sets
 //! - [`seccomp`]: compiling a spec's seccomp section to BPF and loading it
@@ -25,6 +27,7 @@ pub mod container;
 pub mod defaults;
 pub mod error;
 pub mod hooks;
+pub mod idmap;
 pub mod lsm;
 pub mod namespaces;
 pub mod process;

@@ -83,10 +83,23 @@ impl NsPlan {
             }
         }
         let joins_user = p.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
-        if p.new_user && !p.joins.is_empty() {
+        // With a new user namespace, the network, IPC, UTS and PID namespaces to join are
+        // joined by the caller before the clone (it has the capabilities over them that the
+        // container's root lacks); the others cannot be joined from inside.
+        if p.new_user
+            && p.joins.iter().any(|(t, _)| {
+                !matches!(
+                    t,
+                    LinuxNamespaceType::Network
+                        | LinuxNamespaceType::Ipc
+                        | LinuxNamespaceType::Uts
+                        | LinuxNamespaceType::Pid
+                )
+            })
+        {
             return Err(RuntimeError::spec(
                 "linux.namespaces",
-                "joining existing namespaces while creating a new user namespace is not supported yet",
+                "with a new user namespace only network, ipc, uts and pid namespaces can be joined",
             ));
         }
         if joins_user && p.clone_flags != 0 {

@@ -160,6 +160,136 @@ pub fn mount_setattr(
     .map(drop)
 }
 
+/// mount_setattr(2) giving the detached mount `fd` the id mapping of the user namespace
+/// `userns` (MOUNT_ATTR_IDMAP): files owned by an id inside that namespace's mapping appear
+/// owned by the mapped id, and writes through the mount store the unmapped id.
+pub fn mount_setattr_idmap(fd: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: the path is an empty NUL-terminated string, the attr struct is a valid
+    // `struct mount_attr` of the size passed, both outlive the call, and both fds are borrowed
+    // and valid for it.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// fsopen(2): a filesystem context for `fstype`.
+pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: fstype is a NUL-terminated string that outlives the call.
+    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+    // SAFETY: fd is a freshly returned, valid descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// fsconfig(2) FSCONFIG_SET_STRING (`value` given) or FSCONFIG_SET_FLAG (none).
+pub fn fsconfig_string(fs: BorrowedFd<'_>, key: &CStr, value: Option<&CStr>) -> io::Result<()> {
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    let (cmd, v) = match value {
+        Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+        None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+    };
+    // SAFETY: key (and value when present) are NUL-terminated strings that outlive the call;
+    // FSCONFIG_SET_FLAG takes a NULL value; aux is unused (0) for both commands.
+    cvt_long(unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key.as_ptr(), v, 0) })
+        .map(drop)
+}
+
+/// fsconfig(2) FSCONFIG_SET_FD: `key` is given the object `fd` refers to (an overlay layer).
+pub fn fsconfig_fd(fs: BorrowedFd<'_>, key: &CStr, fd: BorrowedFd<'_>) -> io::Result<()> {
+    const FSCONFIG_SET_FD: libc::c_uint = 5;
+    // SAFETY: key is a NUL-terminated string that outlives the call; the value pointer must be
+    // NULL for FSCONFIG_SET_FD and the fd travels in aux; both fds are borrowed and valid.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FD,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_char>(),
+            fd.as_raw_fd(),
+        )
+    })
+    .map(drop)
+}
+
+/// fsconfig(2) FSCONFIG_CMD_CREATE then fsmount(2): a detached mount of the configured
+/// filesystem.
+pub fn fsmount(fs: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux (NULL, NULL, 0).
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    })?;
+    // SAFETY: integers and a valid borrowed fd only.
+    let fd = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            0 as libc::c_uint,
+        )
+    })?;
+    // SAFETY: fd is a freshly returned, valid descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// move_mount(2) of the detached mount `from` onto the path `to`.
+pub fn move_mount_to(from: BorrowedFd<'_>, to: &CStr) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call; `from` is a borrowed
+    // valid fd, AT_FDCWD is a valid dirfd.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// pause(2) until a signal arrives, forever: the body of a process that only holds a namespace.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause takes no arguments and is async-signal-safe.
+        unsafe { libc::pause() };
+    }
+}
+
 /// open_tree(2): a new fd for the mount at `path` (relative to `dirfd`), cloned when `clone`.
 pub fn open_tree(dirfd: BorrowedFd<'_>, path: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
     // SAFETY: path is a NUL-terminated string that outlives the call; the returned fd is new and

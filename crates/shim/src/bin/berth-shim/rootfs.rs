@@ -7,6 +7,22 @@ use berth_shim::MountSpec;
 /// Mount `mounts` in order onto `target` (a directory of the bundle).
 pub fn mount_all(target: &Path, mounts: &[MountSpec]) -> Result<(), String> {
     for m in mounts {
+        if m.kind == "overlay" {
+            // A user-namespaced container's overlay: id-mapped layers (berth_runtime::idmap).
+            let (map, cache, rest) =
+                berth_runtime::idmap::split_options(&m.options).map_err(|e| e.to_string())?;
+            if let Some(map) = map {
+                berth_runtime::idmap::mount_overlay(
+                    target,
+                    &rest,
+                    m.cwd.as_deref(),
+                    &map,
+                    cache.as_deref(),
+                )
+                .map_err(|e| format!("mount overlay on {}: {e}", target.display()))?;
+                continue;
+            }
+        }
         let data = m
             .options
             .iter()
