@@ -402,6 +402,16 @@ fn quote(s: &str) -> String {
 }
 
 impl<B: BuildBackend + ?Sized> Builder<'_, B> {
+    /// A step's cache key; `SOURCE_DATE_EPOCH` is part of it (it changes times in the image).
+    fn key(&self, parent: Option<&str>, what: &str, config: &Value, extra: &str) -> String {
+        cache_key(
+            parent,
+            what,
+            config,
+            &format!("{extra}\0epoch={:?}", self.epoch),
+        )
+    }
+
     fn created(&self) -> String {
         match self.epoch {
             Some(e) => rfc3339(e),
@@ -442,7 +452,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         r.parse::<usize>().ok().filter(|&i| i < before)
     }
 
-    fn from_image(&self, raw: &str) -> Result<String, BuildError> {
+    fn meta_expand(&self, raw: &str) -> Result<String, BuildError> {
         expand::word(raw, self.escape, &self.meta_args).map_err(|e| err(e.0))
     }
 
@@ -456,8 +466,8 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             }
             for s in &self.stages[i].steps {
                 let r = match &s.instruction {
-                    Instruction::From { image, .. } => Some(self.from_image(image)?),
-                    Instruction::Copy(CopySpec { from: Some(f), .. }) => Some(self.from_image(f)?),
+                    Instruction::From { image, .. } => Some(self.meta_expand(image)?),
+                    Instruction::Copy(CopySpec { from: Some(f), .. }) => Some(self.meta_expand(f)?),
                     _ => None,
                 };
                 if let Some(d) = r.and_then(|r| self.stage_ref(&r, i)) {
@@ -512,10 +522,10 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             return Err(err("a stage must start with FROM"));
         };
         if let Some(p) = platform {
-            let p = self.from_image(p)?;
+            let p = self.meta_expand(p)?;
             check_platform(&p)?;
         }
-        let name = self.from_image(image)?;
+        let name = self.meta_expand(image)?;
         if name.is_empty() {
             return Err(err(format!("base name ({image}) should not be blank")));
         }
@@ -568,7 +578,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
     /// A config-only step: a new image with the same layers.
     fn meta(&mut self, st: &mut State, text: &str, out: Out<'_>) -> Result<(), BuildError> {
         let created_by = format!("/bin/sh -c #(nop)  {text}");
-        let key = cache_key(st.image.as_deref(), &created_by, &st.config, "");
+        let key = self.key(st.image.as_deref(), &created_by, &st.config, "");
         if self.try_cache(&key, st, out) {
             return Ok(());
         }
@@ -831,12 +841,13 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         };
         // Build args reach the command as environment, ENV winning; proxies too, unrecorded.
         let env_keys: BTreeSet<String> = st.env().into_iter().map(|(k, _)| k).collect();
-        let recorded: Vec<(String, String)> = st
+        let mut recorded: Vec<(String, String)> = st
             .args
             .iter()
             .filter(|(k, _)| !env_keys.contains(k) && !PROXY_ARGS.contains(&k.as_str()))
             .cloned()
             .collect();
+        recorded.sort();
         let mut run_cfg = st.config.clone();
         run_cfg["Cmd"] = json!(argv);
         run_cfg["Entrypoint"] = json!([]);
@@ -864,7 +875,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         let net = network
             .map(String::from)
             .or_else(|| self.opts.network.clone());
-        let key = cache_key(
+        let key = self.key(
             st.image.as_deref(),
             &format!("run {}", json!(argv)),
             &st.config,
@@ -944,7 +955,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         };
         st.config["WorkingDir"] = json!(path);
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
-        let key = cache_key(st.image.as_deref(), &created_by, &st.config, "");
+        let key = self.key(st.image.as_deref(), &created_by, &st.config, "");
         if self.try_cache(&key, st, out) {
             return Ok(());
         }
@@ -1053,7 +1064,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         // The source filesystem: the context, a stage, or an image.
         let from = match &c.from {
             Some(f) => {
-                let f = self.from_image(f)?;
+                let f = self.meta_expand(f)?;
                 let cur = self.stages.len();
                 match self.stage_ref(&f, cur) {
                     Some(i) => match self.built.get(&i) {
@@ -1133,7 +1144,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             "/bin/sh -c #(nop) {what} {kind}:{} in {dest} ",
             &hex::encode(Sha256::digest(format!("{digest}{extra}").as_bytes()))
         );
-        let key = cache_key(
+        let key = self.key(
             st.image.as_deref(),
             &format!("{orig}\0{}", from.clone().unwrap_or_default()),
             &st.config,

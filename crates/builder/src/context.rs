@@ -30,7 +30,7 @@ impl Context {
         berth_image::copy::extract(
             root.as_fd(),
             "/",
-            r,
+            Padded::new(r),
             berth_image::copy::ExtractOptions::default(),
         )
         .map_err(|e| BuildError::Invalid(format!("error reading the build context: {e}")))?;
@@ -102,4 +102,177 @@ fn prune(dir: &Path, rel: &str, ig: &Ignore) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A tar stream that may end right after its last entry's data, without the padding to 512
+/// bytes and the two zero blocks (the docker CLI sends such a context when it adds a Dockerfile
+/// from outside the context; Go's tar reader accepts it). Supplies the missing zeros; data that
+/// stops short of an entry's size is still an error.
+pub(crate) struct Padded<R> {
+    inner: R,
+    out: std::collections::VecDeque<u8>,
+    /// Bytes of data still due for the current entry, then its padding.
+    data_left: u64,
+    pad_left: u64,
+    /// Past the end-of-archive block, or after EOF: pass through / done.
+    trailer: bool,
+    done: bool,
+}
+
+impl<R: std::io::Read> Padded<R> {
+    pub(crate) fn new(inner: R) -> Padded<R> {
+        Padded {
+            inner,
+            out: std::collections::VecDeque::new(),
+            data_left: 0,
+            pad_left: 0,
+            trailer: false,
+            done: false,
+        }
+    }
+
+    fn finish(&mut self) {
+        self.out.extend(std::iter::repeat_n(0u8, 1024));
+        self.done = true;
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 64 << 10];
+        if self.trailer {
+            let n = self.inner.read(&mut buf)?;
+            if n == 0 {
+                self.done = true;
+            }
+            self.out.extend(&buf[..n]);
+            return Ok(());
+        }
+        if self.data_left > 0 || self.pad_left > 0 {
+            let want = if self.data_left > 0 {
+                self.data_left
+            } else {
+                self.pad_left
+            };
+            let n = self.inner.read(&mut buf[..want.min(64 << 10) as usize])?;
+            if n == 0 {
+                if self.data_left > 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the archive ends inside an entry's data",
+                    ));
+                }
+                self.out
+                    .extend(std::iter::repeat_n(0u8, self.pad_left as usize));
+                self.pad_left = 0;
+                self.finish();
+                return Ok(());
+            }
+            self.out.extend(&buf[..n]);
+            if self.data_left > 0 {
+                self.data_left -= n as u64;
+            } else {
+                self.pad_left -= n as u64;
+            }
+            return Ok(());
+        }
+        // A header block.
+        let mut h = [0u8; 512];
+        let mut got = 0;
+        while got < 512 {
+            let n = self.inner.read(&mut h[got..])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        if got == 0 {
+            self.finish();
+            return Ok(());
+        }
+        if got < 512 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the archive ends inside a header",
+            ));
+        }
+        self.out.extend(&h);
+        if h.iter().all(|&b| b == 0) {
+            self.trailer = true;
+            return Ok(());
+        }
+        let size = header_size(&h[124..136]);
+        self.data_left = size;
+        self.pad_left = (512 - size % 512) % 512;
+        Ok(())
+    }
+}
+
+/// A tar header's size field: octal, or base-256 with the high bit set.
+fn header_size(f: &[u8]) -> u64 {
+    if f[0] & 0x80 != 0 {
+        return f[1..].iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+    }
+    let t: String = f
+        .iter()
+        .take_while(|&&b| b != 0)
+        .map(|&b| b as char)
+        .collect();
+    u64::from_str_radix(t.trim(), 8).unwrap_or(0)
+}
+
+impl<R: std::io::Read> std::io::Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.out.is_empty() && !self.done {
+            self.fill()?;
+        }
+        let n = buf.len().min(self.out.len());
+        for (i, b) in self.out.drain(..n).enumerate() {
+            buf[i] = b;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (n, d) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, n, *d).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_stream_cut_after_the_last_data_is_completed() {
+        let full = tar_of(&[("a", b"hello"), ("b", &[7u8; 47])]);
+        // Cut right after b's 47 bytes: no padding, no trailer.
+        let cut = &full[..512 + 512 + 512 + 47];
+        let mut out = Vec::new();
+        Padded::new(cut).read_to_end(&mut out).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, vec!["a", "b"]);
+        // A complete archive passes through unchanged.
+        let mut same = Vec::new();
+        Padded::new(&full[..]).read_to_end(&mut same).unwrap();
+        assert_eq!(same, full);
+    }
+
+    #[test]
+    fn a_stream_cut_inside_data_is_an_error() {
+        let full = tar_of(&[("a", &[1u8; 600])]);
+        let cut = &full[..512 + 300];
+        let mut out = Vec::new();
+        assert!(Padded::new(cut).read_to_end(&mut out).is_err());
+    }
 }

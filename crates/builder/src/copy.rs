@@ -132,9 +132,9 @@ fn list_dir(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut d = rustix::fs::Dir::read_from(&dup)?;
+    let d = rustix::fs::Dir::read_from(&dup)?;
     let mut names = Vec::new();
-    while let Some(e) = d.next() {
+    for e in d {
         let e = e?;
         let n = e.file_name().to_string_lossy().into_owned();
         if n != "." && n != ".." {

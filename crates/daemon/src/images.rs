@@ -441,8 +441,9 @@ impl ImageService {
             if children > 1 || in_use.contains(&pd) {
                 continue;
             }
-            let more = berth_image::gc::remove_unnamed(&self.root, &[pd.clone()], in_use)
-                .map_err(gc_err)?;
+            let more =
+                berth_image::gc::remove_unnamed(&self.root, std::slice::from_ref(&pd), in_use)
+                    .map_err(gc_err)?;
             if more.deleted.contains(&pd) {
                 next.push(pd);
             }
@@ -885,6 +886,12 @@ fn to_message(e: berth_image::registry::Event) -> berth_api::image::ProgressMess
     m
 }
 
+fn rand_hex() -> String {
+    let mut b = [0u8; 8];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -900,10 +907,4 @@ mod tests {
         assert_eq!(unix_secs(Some("junk")), 0);
         assert_eq!(unix_secs(None), 0);
     }
-}
-
-fn rand_hex() -> String {
-    let mut b = [0u8; 8];
-    rand::fill(&mut b[..]);
-    hex::encode(b)
 }

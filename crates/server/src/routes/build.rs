@@ -184,9 +184,10 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
             }
             Event::Progress(_) => {}
             Event::Built(id) => {
-                let mut aux = ProgressMessage::default();
-                aux.aux = Some(serde_json::json!({"ID": id}));
-                send(aux);
+                send(ProgressMessage {
+                    aux: Some(serde_json::json!({"ID": id})),
+                    ..Default::default()
+                });
             }
         };
         let r = builds.build(ctx.root(), &opts, auth, &mut out)?;
