@@ -519,4 +519,63 @@ fn source_date_epoch_gives_the_same_image_id() {
     // Without it, times differ and so do the IDs.
     let three = ok(&b, &["build", "-q", "--no-cache", s(&ctx)]);
     assert_ne!(one, three);
+    // Another daemon (another machine) with the same base image gives the same ID.
+    let other = Berthd::start();
+    let saved = b.dir.join("busybox.tar");
+    ok(&b, &["save", "-o", s(&saved), "busybox"]);
+    ok(&other, &["load", "-i", s(&saved)]);
+    let elsewhere = ok(&other, &args);
+    assert_eq!(one, elsewhere);
+}
+
+#[test]
+fn add_downloads_urls_and_rmi_removes_the_step_images() {
+    need_root!();
+    let b = Berthd::start();
+    // A web server on loopback serving one file.
+    let www = b.dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("page.txt"), "downloaded\n").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = www.join("page.txt");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for c in listener.incoming().take(4) {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = std::fs::read(&served).unwrap();
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(&body);
+        }
+    });
+    let df = format!(
+        "FROM busybox\nADD http://127.0.0.1:{port}/page.txt /dl/\nADD http://127.0.0.1:{port}/page.txt /named.txt\n"
+    );
+    let ctx = context(&b, "url", &[("Dockerfile", &df)]);
+    // The build's RUN-less steps need no network; the daemon fetches on the host's loopback.
+    ok(&b, &["build", "-t", "url", s(&ctx)]);
+    let o = run(
+        &b,
+        "url",
+        "cat /dl/page.txt /named.txt; stat -c '%a %Y' /named.txt",
+    );
+    assert_eq!(o, "downloaded\ndownloaded\n600 1700000000\n", "{o}");
+    // rmi of the built image deletes its untagged step images too.
+    let before = ok(&b, &["images", "-aq"]).lines().count();
+    let out = ok(&b, &["rmi", "url"]);
+    assert_eq!(out.matches("Deleted: sha256:").count(), 2, "both step images: {out}");
+    let after = ok(&b, &["images", "-aq"]).lines().count();
+    assert_eq!(after, before - out.matches("Deleted: sha256:").count());
+    assert_eq!(
+        after,
+        1,
+        "only busybox is left: {}",
+        ok(&b, &["images", "-a"])
+    );
 }
