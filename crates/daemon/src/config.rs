@@ -24,6 +24,8 @@ pub struct DaemonConfig {
     pub net: NetConfig,
     /// Registries (`insecure-registries`, `registry-mirrors`, concurrency, certificates).
     pub registry: RegistrySettings,
+    /// `--userns-remap`, resolved ([`crate::userns::resolve`]); none: containers' root is root.
+    pub userns_remap: Option<crate::userns::Remap>,
 }
 
 /// dockerd's registry options.
@@ -118,6 +120,7 @@ impl DaemonConfig {
             default_ulimits: Vec::new(),
             net: NetConfig::default(),
             registry: RegistrySettings::default(),
+            userns_remap: None,
         }
     }
     /// Network-namespace handles of running containers.

@@ -10,6 +10,7 @@
 //!   `berth-shim` per container, `ps`/`inspect`/`logs`, live restore.
 //! - [`volumes`]: [`VolumeService`], the `local` driver's volumes and who uses them.
 //! - [`networks`]: [`NetworkService`], networks and the sandboxes of running containers.
+//! - [`userns`]: `--userns-remap`: the remapped user's ranges, refusals, ownership on disk.
 //!
 //! The daemon never forks container processes and does not link the runtime's container code:
 //! it writes `config.json` and a shim task, and talks to shims over their sockets.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod images;
 pub mod networks;
+pub mod userns;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -63,6 +65,9 @@ impl Daemon {
             events.clone(),
         )?);
         let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
+        if let Some(r) = &config.userns_remap {
+            volumes.set_owner(r.root_uid(), r.root_gid());
+        }
         let networks = NetworkService::open(config.clone(), events.clone())?;
         let containers = ContainerService::open(
             config.clone(),
@@ -72,6 +77,7 @@ impl Daemon {
             events.clone(),
         )?;
         let builds = BuildService::open(&config.data_root, images.clone(), containers.clone())?;
+        userns::secure_roots(&config)?;
         Ok(Daemon {
             builds,
             config,

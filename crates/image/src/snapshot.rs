@@ -189,6 +189,15 @@ pub fn plan_overlay(
     ))
 }
 
+/// Adds `options` (a user namespace's id mapping for the mounter, see the runtime's `idmap`
+/// module) to the overlay mounts among `mounts`: their lower layers are then mounted id-mapped
+/// rather than copied per mapping. Binds (an upper dir without layers) need no mapping.
+pub fn add_idmap_options(mounts: &mut [Mount], options: &[String]) {
+    for m in mounts.iter_mut().filter(|m| m.kind == "overlay") {
+        m.options.extend(options.iter().cloned());
+    }
+}
+
 /// A change of a container's filesystem, as `docker diff` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ChangeKind {
@@ -337,6 +346,12 @@ impl Snapshotter {
     /// The unpacker used for layers.
     pub fn unpacker(&self) -> &LayerUnpacker {
         &self.unpacker
+    }
+
+    /// Where chown-copies of layers go for user-namespaced containers when the kernel cannot
+    /// id-map mounts: `<root>/.idmap/<uid>.<gid>/<id>` (removed with the layer).
+    pub fn idmap_cache_dir(&self) -> PathBuf {
+        self.root.join(".idmap")
     }
 
     /// The directory holding a snapshot's files (a lowerdir, or an upperdir).
@@ -629,6 +644,18 @@ impl Snapshotter {
             });
         }
         let _ = fs::remove_file(self.root.join("l").join(&info.link));
+        // Chown-copies of the layer made for user namespaces.
+        if let Ok(maps) = fs::read_dir(self.idmap_cache_dir()) {
+            for m in maps.flatten() {
+                let copy = m.path().join(id);
+                if copy.exists() {
+                    let trash = self.root.join(unique_name(".removing-"));
+                    if fs::rename(&copy, &trash).is_ok() {
+                        remove_tree(&trash).map_err(io_err(id, "remove id-mapped copy"))?;
+                    }
+                }
+            }
+        }
         // Rename away first so a crash never leaves a half-removed snapshot under its name.
         let trash = self.root.join(unique_name(".removing-"));
         fs::rename(self.root.join(id), &trash).map_err(io_err(id, "remove"))?;

@@ -375,8 +375,20 @@ fn exec_setup(cfg: &ExecConfig, sync: BorrowedFd<'_>) -> Result<Never> {
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
     let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0);
     wait_for(sync, Msg::Go)?;
-    for (nstype, fd) in &cfg.joins {
-        sys::setns(fd.as_fd(), *nstype).ctx(|| format!("join namespace {nstype:#x}"))?;
+    // Namespaces the host owns (a network namespace made by the daemon) cannot be joined from
+    // inside the container's user namespace: join what we can first, the user namespace next,
+    // and then the namespaces that it owns (as runc does).
+    let mut later = Vec::new();
+    for (nstype, fd) in cfg.joins.iter().filter(|(t, _)| *t != libc::CLONE_NEWUSER) {
+        if sys::setns(fd.as_fd(), *nstype).is_err() {
+            later.push((*nstype, fd));
+        }
+    }
+    for (nstype, fd) in cfg.joins.iter().filter(|(t, _)| *t == libc::CLONE_NEWUSER) {
+        sys::setns(fd.as_fd(), *nstype).ctx(|| "join user namespace".into())?;
+    }
+    for (nstype, fd) in later {
+        sys::setns(fd.as_fd(), nstype).ctx(|| format!("join namespace {nstype:#x}"))?;
     }
     sys::fchdir(cfg.root.as_fd()).ctx(|| "enter the container root".into())?;
     sys::chroot(c".").ctx(|| "chroot into the container root".into())?;

@@ -65,6 +65,10 @@ struct Cli {
     /// Default ulimits for containers: name=soft[:hard] (repeatable).
     #[arg(long)]
     default_ulimit: Vec<String>,
+    /// Containers' root is an unprivileged host range: default (user berth-remap), user or
+    /// user:group with ranges in /etc/subuid and /etc/subgid.
+    #[arg(long)]
+    userns_remap: Option<String>,
     /// The default bridge's interface (berth0). Another name gives this berthd its own
     /// nftables table (inet berth-<bridge>), so several can run side by side.
     #[arg(short = 'b', long)]
@@ -149,6 +153,7 @@ struct FileConfig {
     no_new_privileges: Option<bool>,
     init: Option<bool>,
     default_ulimits: Option<std::collections::BTreeMap<String, FileUlimit>>,
+    userns_remap: Option<String>,
     bridge: Option<String>,
     bip: Option<String>,
     icc: Option<bool>,
@@ -408,6 +413,15 @@ fn main() -> anyhow::Result<()> {
             .map(|s| parse_ulimit(s))
             .collect::<anyhow::Result<_>>()?
     };
+    if let Some(r) = cli
+        .userns_remap
+        .clone()
+        .or(fc.userns_remap)
+        .filter(|r| !r.is_empty())
+    {
+        cfg.userns_remap =
+            Some(berth_daemon::userns::resolve(&r).map_err(|e| anyhow::anyhow!("{}", e.message))?);
+    }
     let n = &mut cfg.net;
     if let Some(b) = cli.bridge.clone().or(fc.bridge) {
         if b.is_empty() || b.len() > 15 || b == "none" {

@@ -159,6 +159,9 @@ impl ContainerService {
                 )))
             }
         }
+        crate::userns::check_host_config(self.cfg.userns_remap.as_ref(), &host_config)?;
+        let remap =
+            crate::userns::for_container(self.cfg.userns_remap.as_ref(), &host_config).cloned();
         if host_config.auto_remove && !matches!(rp.name.as_str(), "" | "no") {
             return Err(Error::invalid(
                 "conflicting options: cannot specify both --restart and --rm",
@@ -290,11 +293,28 @@ impl ContainerService {
                 .root()
                 .snapshots
                 .prepare(&snapshot_key(&id), parent.as_deref())?;
+            let remap = remap.as_ref();
+            if let Some(remap) = remap {
+                // The upper dir is the rootfs' own root directory: the remapped root's.
+                let snaps = &self.images.root().snapshots;
+                let upper = snaps.fs_path(&snapshot_key(&id));
+                crate::userns::chown_to_root(&upper, remap)?;
+                if let Some(work) = upper.parent().map(|p| p.join("work")) {
+                    if work.exists() {
+                        crate::userns::chown_to_root(&work, remap)?;
+                    }
+                }
+            }
             // Copy-up: an empty volume gets the image's content at its destination.
             if !copy_up.is_empty() {
                 self.with_layers_ro(&id, |view| {
                     for (dst, data) in &copy_up {
-                        crate::volumes::copy_up(view, dst, std::path::Path::new(data))?;
+                        crate::volumes::copy_up_mapped(
+                            view,
+                            dst,
+                            std::path::Path::new(data),
+                            remap,
+                        )?;
                     }
                     Ok(())
                 })?;
@@ -443,13 +463,35 @@ impl ContainerService {
             self.volumes
                 .mount_event(&m.name, &r.id, &m.destination, m.rw);
         }
+        if let Some(remap) =
+            crate::userns::for_container(self.cfg.userns_remap.as_ref(), &r.host_config)
+        {
+            // The container's root edits its /etc/hosts, hostname and resolv.conf (dockerd gives
+            // them to the remapped root too).
+            for f in ["hosts", "hostname", "resolv.conf"] {
+                let p = self.dir(id).join(f);
+                if p.exists() {
+                    crate::userns::chown_to_root(&p, remap)?;
+                }
+            }
+        }
         let bundle = self.dir(id).join("bundle");
         std::fs::create_dir_all(bundle.join("rootfs"))?;
         std::fs::write(
             bundle.join("config.json"),
             serde_json::to_vec_pretty(spec).map_err(|e| Error::internal(e.to_string()))?,
         )?;
-        let mounts = self.images.root().snapshots.mounts(&snapshot_key(id))?;
+        let snaps = &self.images.root().snapshots;
+        let mut mounts = snaps.mounts(&snapshot_key(id))?;
+        if let Some(remap) =
+            crate::userns::for_container(self.cfg.userns_remap.as_ref(), &r.host_config)
+        {
+            // Id-mapped lower layers (the shim mounts them through berth_runtime::idmap).
+            berth_image::snapshot::add_idmap_options(
+                &mut mounts,
+                &remap.mount_options(&snaps.idmap_cache_dir()),
+            );
+        }
         let rootfs = mounts
             .into_iter()
             .map(|m| MountSpec {

@@ -186,9 +186,6 @@ fn refuse_unsupported(h: &HostConfig) -> Result<()> {
     {
         bad.push("DeviceRequests");
     }
-    if !h.userns_mode.is_empty() && h.userns_mode != "host" {
-        bad.push("UsernsMode");
-    }
     if !h.pid_mode.is_empty() && h.pid_mode != "private" {
         bad.push("PidMode");
     }
@@ -228,6 +225,8 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
     let h = &r.host_config;
     let c = &r.config;
     refuse_unsupported(h)?;
+    crate::userns::check_host_config(cfg.userns_remap.as_ref(), h)?;
+    let remap = crate::userns::for_container(cfg.userns_remap.as_ref(), h);
     let (uid, gid) = user(&c.user)?;
     let init = h.init.unwrap_or(cfg.init);
     let mut args = Vec::new();
@@ -332,6 +331,9 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
     if let Some(n) = netns.clone() {
         namespaces.push(n);
     }
+    if remap.is_some() {
+        namespaces.push(json!({"type": "user"}));
+    }
     let rs = &h.resources;
     let mut resources = serde_json::Map::new();
     let mut mem = serde_json::Map::new();
@@ -407,6 +409,11 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
         "cgroupsPath": cgroups_path,
         "sysctl": sysctl,
     });
+    if let Some(r) = remap {
+        let (u, g) = r.oci_mappings();
+        linux["uidMappings"] = u;
+        linux["gidMappings"] = g;
+    }
     if !h.privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);

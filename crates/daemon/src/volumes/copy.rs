@@ -17,6 +17,18 @@ use crate::error::{Error, Result};
 /// directory `volume`, if `volume` is empty and `dest` is a directory there. Returns whether
 /// anything was copied.
 pub fn copy_up(root: &Path, dest: &str, volume: &Path) -> Result<bool> {
+    copy_up_mapped(root, dest, volume, None)
+}
+
+/// [`copy_up`] for a container in a user namespace: owners are shifted to the host ids of
+/// `remap` (the view of the layers shows the image's own ids), as dockerd's copy does.
+pub fn copy_up_mapped(
+    root: &Path,
+    dest: &str,
+    volume: &Path,
+    remap: Option<&crate::userns::Remap>,
+) -> Result<bool> {
+    let shift = Shift(remap);
     let err =
         |what: &str, e: Errno| Error::internal(format!("copy {dest} into the volume: {what}: {e}"));
     let root_fd = rustix::fs::open(
@@ -52,20 +64,33 @@ pub fn copy_up(root: &Path, dest: &str, volume: &Path) -> Result<bool> {
         return Ok(false);
     }
     let mut links = HashMap::new();
-    copy_dir(&src, &dst, &mut links).map_err(|e| err("copy", e))?;
+    copy_dir(&src, &dst, &mut links, shift).map_err(|e| err("copy", e))?;
     // The volume's root takes the owner and mode of the directory it covers.
     let st = rustix::fs::fstat(&src).map_err(|e| err("stat the source", e))?;
-    rustix::fs::fchown(&dst, Some(uid(&st)), Some(gid(&st))).map_err(|e| err("chown", e))?;
+    rustix::fs::fchown(&dst, Some(shift.uid(&st)), Some(shift.gid(&st)))
+        .map_err(|e| err("chown", e))?;
     rustix::fs::fchmod(&dst, Mode::from_raw_mode(st.st_mode & 0o7777))
         .map_err(|e| err("chmod", e))?;
     Ok(true)
 }
 
-fn uid(st: &Stat) -> rustix::fs::Uid {
-    rustix::fs::Uid::from_raw(st.st_uid)
-}
-fn gid(st: &Stat) -> rustix::fs::Gid {
-    rustix::fs::Gid::from_raw(st.st_gid)
+/// Owners of copies: the source's, or their host ids under a remap (unmapped: 65534).
+#[derive(Clone, Copy)]
+struct Shift<'a>(Option<&'a crate::userns::Remap>);
+
+impl Shift<'_> {
+    fn uid(&self, st: &Stat) -> rustix::fs::Uid {
+        rustix::fs::Uid::from_raw(match self.0 {
+            Some(r) => r.host_uid(st.st_uid).unwrap_or(65534),
+            None => st.st_uid,
+        })
+    }
+    fn gid(&self, st: &Stat) -> rustix::fs::Gid {
+        rustix::fs::Gid::from_raw(match self.0 {
+            Some(r) => r.host_gid(st.st_gid).unwrap_or(65534),
+            None => st.st_gid,
+        })
+    }
 }
 
 fn is_empty(dir: &OwnedFd) -> rustix::io::Result<bool> {
@@ -96,7 +121,12 @@ fn times(st: &Stat) -> Timestamps {
     }
 }
 
-fn copy_dir(src: &OwnedFd, dst: &OwnedFd, links: &mut Links) -> rustix::io::Result<()> {
+fn copy_dir(
+    src: &OwnedFd,
+    dst: &OwnedFd,
+    links: &mut Links,
+    shift: Shift<'_>,
+) -> rustix::io::Result<()> {
     let dst_shared = Arc::new(rustix::io::dup(dst)?);
     let names: Vec<CString> = rustix::fs::Dir::read_from(src)?
         .filter_map(|e| e.ok())
@@ -104,7 +134,7 @@ fn copy_dir(src: &OwnedFd, dst: &OwnedFd, links: &mut Links) -> rustix::io::Resu
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
     for name in names {
-        copy_entry(src.as_fd(), dst, &dst_shared, &name, links)?;
+        copy_entry(src.as_fd(), dst, &dst_shared, &name, links, shift)?;
     }
     Ok(())
 }
@@ -115,6 +145,7 @@ fn copy_entry(
     dst_shared: &Arc<OwnedFd>,
     name: &CStr,
     links: &mut Links,
+    shift: Shift<'_>,
 ) -> rustix::io::Result<()> {
     let st = rustix::fs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW)?;
     let ft = FileType::from_raw_mode(st.st_mode);
@@ -141,8 +172,8 @@ fn copy_entry(
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            copy_dir(&s, &d, links)?;
-            rustix::fs::fchown(&d, Some(uid(&st)), Some(gid(&st)))?;
+            copy_dir(&s, &d, links, shift)?;
+            rustix::fs::fchown(&d, Some(shift.uid(&st)), Some(shift.gid(&st)))?;
             rustix::fs::fchmod(&d, perm)?;
             rustix::fs::futimens(&d, &times(&st))?;
         }
@@ -164,7 +195,7 @@ fn copy_entry(
             std::io::copy(&mut from, &mut to)
                 .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
             // chown first: it clears set-id bits that chmod then restores.
-            rustix::fs::fchown(&to, Some(uid(&st)), Some(gid(&st)))?;
+            rustix::fs::fchown(&to, Some(shift.uid(&st)), Some(shift.gid(&st)))?;
             rustix::fs::fchmod(&to, perm)?;
             rustix::fs::futimens(&to, &times(&st))?;
         }
@@ -174,8 +205,8 @@ fn copy_entry(
             rustix::fs::chownat(
                 dst,
                 name,
-                Some(uid(&st)),
-                Some(gid(&st)),
+                Some(shift.uid(&st)),
+                Some(shift.gid(&st)),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
             rustix::fs::utimensat(dst, name, &times(&st), AtFlags::SYMLINK_NOFOLLOW)?;
@@ -185,8 +216,8 @@ fn copy_entry(
             rustix::fs::chownat(
                 dst,
                 name,
-                Some(uid(&st)),
-                Some(gid(&st)),
+                Some(shift.uid(&st)),
+                Some(shift.gid(&st)),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
             rustix::fs::chmodat(dst, name, perm, AtFlags::empty())?;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::events::Events;
 
-pub use copy::copy_up;
+pub use copy::{copy_up, copy_up_mapped};
 
 /// The schema of `volume.json`; bump on incompatible changes.
 const SCHEMA: u32 = 1;
@@ -77,6 +77,9 @@ pub struct VolumeService {
     root: PathBuf,
     events: Events,
     state: Mutex<State>,
+    /// Owner of new volumes' `_data`: the remapped root under `--userns-remap` (as dockerd),
+    /// else root.
+    owner: std::sync::OnceLock<(u32, u32)>,
 }
 
 /// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (so never a path).
@@ -125,7 +128,13 @@ impl VolumeService {
             root,
             events,
             state: Mutex::new(st),
+            owner: std::sync::OnceLock::new(),
         })
+    }
+
+    /// New volumes' `_data` belongs to `uid:gid` (the remapped root under `--userns-remap`).
+    pub fn set_owner(&self, uid: u32, gid: u32) {
+        let _ = self.owner.set((uid, gid));
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -186,6 +195,9 @@ impl VolumeService {
             std::fs::DirBuilder::new()
                 .mode(0o755)
                 .create(dir.join("_data"))?;
+            if let Some((uid, gid)) = self.owner.get() {
+                std::os::unix::fs::chown(dir.join("_data"), Some(*uid), Some(*gid))?;
+            }
             write_atomic(&dir.join("volume.json"), &serde_json::to_vec_pretty(&v)?)
         })();
         if let Err(e) = made {

@@ -122,7 +122,9 @@ pub fn info(c: &Ctx) -> Result<Resp> {
         swarm: SwarmInfo::inactive(),
         live_restore_enabled: true,
         isolation: String::new(),
-        security_options: vec!["name=seccomp,profile=builtin".into()],
+        security_options: std::iter::once("name=seccomp,profile=builtin".to_string())
+            .chain(d.config.userns_remap.as_ref().map(|r| r.security_option()))
+            .collect(),
         ..Default::default()
     };
     Ok(h::json(StatusCode::OK, &info))
