@@ -101,6 +101,14 @@ impl Remap {
             format!("x-berth.idmap-cache={}", cache.display()),
         ]
     }
+    /// The mapping as the snapshotter records it for a container's upper dir.
+    pub fn snapshot_idmap(&self) -> berth_image::snapshot::IdMap {
+        let r = |v: &[IdRange]| v.iter().map(|r| [r.container, r.host, r.size]).collect();
+        berth_image::snapshot::IdMap {
+            uids: r(&self.uids),
+            gids: r(&self.gids),
+        }
+    }
     /// The daemon's setting as `docker info` shows it in its security options.
     pub fn security_option(&self) -> String {
         "name=userns".into()

@@ -102,6 +102,71 @@ pub struct SnapshotInfo {
     pub tar_size: u64,
     /// The short link name under `l/`.
     pub link: String,
+    /// For the writable snapshot of a user-namespaced container: how its ids map to the host
+    /// (its upper dir holds host ids; commit writes the container's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idmap: Option<IdMap>,
+}
+
+/// A user namespace's mapping as the snapshotter needs it: `[container, host, size]` ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IdMap {
+    /// uid ranges.
+    pub uids: Vec<[u32; 3]>,
+    /// gid ranges.
+    pub gids: Vec<[u32; 3]>,
+}
+
+impl IdMap {
+    fn back(ranges: &[[u32; 3]], host: u64) -> u64 {
+        ranges
+            .iter()
+            .find_map(|[c, h, n]| {
+                host.checked_sub(u64::from(*h))
+                    .filter(|off| *off < u64::from(*n))
+                    .map(|off| u64::from(*c) + off)
+            })
+            // Ids outside the mapping are the overflow id inside, as the kernel shows them.
+            .unwrap_or(65534)
+    }
+    /// The container's uid for host uid `host`.
+    pub fn container_uid(&self, host: u64) -> u64 {
+        Self::back(&self.uids, host)
+    }
+    /// The container's gid for host gid `host`.
+    pub fn container_gid(&self, host: u64) -> u64 {
+        Self::back(&self.gids, host)
+    }
+}
+
+/// Rewrites the layer tar `src` into `w` with every entry's owner taken back through `map`
+/// (raw entries, so PAX and GNU long-name records pass through untouched).
+fn unmap_tar<R: Read, W: io::Write>(src: R, map: &IdMap, w: W) -> io::Result<(Digest, u64)> {
+    let mut hw = crate::pack::HashWriter::new(w);
+    {
+        let mut out = tar::Builder::new(&mut hw);
+        let mut ar = tar::Archive::new(src);
+        for e in ar.entries()?.raw(true) {
+            let mut e = e?;
+            let mut h = e.header().clone();
+            let meta = matches!(
+                h.entry_type(),
+                tar::EntryType::XHeader
+                    | tar::EntryType::XGlobalHeader
+                    | tar::EntryType::GNULongName
+                    | tar::EntryType::GNULongLink
+            );
+            if !meta {
+                h.set_uid(map.container_uid(h.uid()?));
+                h.set_gid(map.container_gid(h.gid()?));
+                h.set_cksum();
+            }
+            out.append(&h, &mut e)?;
+        }
+        out.finish()?;
+    }
+    let (d, n, _) = hw.finish();
+    Ok((d, n))
 }
 
 /// A mount for the runtime to perform (as in an OCI runtime spec `mounts` entry).
@@ -498,6 +563,7 @@ impl Snapshotter {
             unpacked_size,
             tar_size,
             link: short_link(&id),
+            idmap: None,
         };
         self.write_meta(staging, &info)?;
         let _g = self.guard();
@@ -731,6 +797,7 @@ impl Snapshotter {
             unpacked_size: 0,
             tar_size: 0,
             link: short_link(key),
+            idmap: None,
         };
         let res = (|| {
             fs::create_dir(&staging).map_err(io_err(key, "create"))?;
@@ -849,10 +916,42 @@ impl Snapshotter {
             });
         }
         let root = fs::File::open(self.fs_path(key)).map_err(io_err(key, "open upper"))?;
-        let (diff_id, size) =
-            tar_dir_clamped(std::os::fd::AsFd::as_fd(&root), Whiteouts::ToOci, clamp, w)
-                .map_err(io_err(key, "commit"))?;
+        let (diff_id, size) = match &info.idmap {
+            None => tar_dir_clamped(std::os::fd::AsFd::as_fd(&root), Whiteouts::ToOci, clamp, w)
+                .map_err(io_err(key, "commit"))?,
+            Some(map) => {
+                // The upper dir holds host ids: pack it aside, then write it with the
+                // container's own ids (what the container saw is what the image gets).
+                let tmp = self.root.join(key).join(unique_name(".commit-"));
+                let res = (|| {
+                    let f = fs::File::create(&tmp)?;
+                    tar_dir_clamped(
+                        std::os::fd::AsFd::as_fd(&root),
+                        Whiteouts::ToOci,
+                        clamp,
+                        io::BufWriter::new(&f),
+                    )?;
+                    unmap_tar(io::BufReader::new(fs::File::open(&tmp)?), map, w)
+                })();
+                let _ = fs::remove_file(&tmp);
+                res.map_err(io_err(key, "commit"))?
+            }
+        };
         Ok(CommitInfo { diff_id, size })
+    }
+
+    /// Records that the writable snapshot `key` belongs to a container in a user namespace
+    /// with `map` (its upper dir then holds host ids; see [`Snapshotter::commit`]).
+    pub fn set_idmap(&self, key: &str, map: IdMap) -> Result<(), SnapshotError> {
+        let mut info = self.info(key)?;
+        if info.kind != Kind::Active {
+            return Err(SnapshotError::Conflict {
+                id: key.into(),
+                reason: "is not an active snapshot".into(),
+            });
+        }
+        info.idmap = Some(map);
+        self.write_meta(&self.root.join(key), &info)
     }
 
     /// The changes of the active snapshot `key` against its parent stack, sorted by path.
@@ -1045,6 +1144,55 @@ fn usage_walk(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unmapped_commit_gives_entries_the_containers_ids() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o4755);
+        h.set_uid(101000);
+        h.set_gid(100005);
+        h.set_entry_type(tar::EntryType::Regular);
+        let long = format!("{}/file", "d".repeat(150));
+        b.append_data(&mut h, &long, &b"hi"[..]).expect("append");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_uid(7);
+        h.set_gid(7);
+        h.set_entry_type(tar::EntryType::Directory);
+        b.append_data(&mut h, "outside/", &b""[..]).expect("append");
+        let src = b.into_inner().expect("tar");
+        let map = IdMap {
+            uids: vec![[0, 100000, 65536]],
+            gids: vec![[0, 100000, 65536]],
+        };
+        let mut out = Vec::new();
+        let (d, n) = unmap_tar(&src[..], &map, &mut out).expect("rewrite");
+        assert_eq!(n, out.len() as u64);
+        assert_eq!(
+            d,
+            Digest::from_sha256(<sha2::Sha256 as sha2::Digest>::digest(&out).into())
+        );
+        let mut ar = tar::Archive::new(&out[..]);
+        let got: Vec<(String, u64, u64, u32)> = ar
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                let h = e.header();
+                (
+                    e.path().expect("path").display().to_string(),
+                    h.uid().expect("uid"),
+                    h.gid().expect("gid"),
+                    h.mode().expect("mode"),
+                )
+            })
+            .collect();
+        assert_eq!(got[0], (long, 1000, 5, 0o4755));
+        assert_eq!(got[1].1, 65534, "a host id outside the mapping");
+    }
+
     use super::*;
 
     #[test]

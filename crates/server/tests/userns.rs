@@ -471,3 +471,52 @@ fn image_layers_are_not_duplicated_per_container() {
     args.extend(ids.iter().map(String::as_str));
     ok(&b, &args);
 }
+
+#[test]
+fn commit_records_the_containers_ids_not_the_hosts() {
+    need_root!();
+    let b = remapped();
+    ok(
+        &b,
+        &[
+            "run",
+            "--name",
+            "src",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /made && mkdir /home/u && chown 1000:1001 /home/u && echo y >> /etc/group",
+        ],
+    );
+    ok(&b, &["commit", "src", "committed:1"]);
+    // Real root sees in the image what the remapped container saw.
+    let out = ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--userns=host",
+            "committed:1",
+            "stat",
+            "-c",
+            "%n %u %g",
+            "/made",
+            "/home/u",
+            "/etc/group",
+        ],
+    );
+    assert_eq!(out, "/made 0 0\n/home/u 1000 1001\n/etc/group 0 0\n");
+    let out = ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "committed:1",
+            "stat",
+            "-c",
+            "%u %g",
+            "/home/u",
+        ],
+    );
+    assert_eq!(out.trim(), "1000 1001");
+}

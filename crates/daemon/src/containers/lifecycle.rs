@@ -299,6 +299,8 @@ impl ContainerService {
                 let snaps = &self.images.root().snapshots;
                 let upper = snaps.fs_path(&snapshot_key(&id));
                 crate::userns::chown_to_root(&upper, remap)?;
+                // Commit gives the image the container's ids, not the host's.
+                snaps.set_idmap(&snapshot_key(&id), remap.snapshot_idmap())?;
                 if let Some(work) = upper.parent().map(|p| p.join("work")) {
                     if work.exists() {
                         crate::userns::chown_to_root(&work, remap)?;
