@@ -356,6 +356,22 @@ pub fn secure_roots(cfg: &crate::DaemonConfig) -> Result<()> {
     Ok(())
 }
 
+/// `mkdir -p dir`, giving each directory made here (not those that existed) to the remapped
+/// root.
+pub fn mkdir_all_for_root(dir: &Path, remap: &Remap) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        mkdir_all_for_root(parent, remap)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => std::os::unix::fs::chown(dir, Some(remap.root_uid()), Some(remap.root_gid())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Give a container's upper and work dirs (or a new volume) to the remapped root.
 pub fn chown_to_root(dir: &Path, remap: &Remap) -> Result<()> {
     let md = fs::symlink_metadata(dir)?;

@@ -140,7 +140,8 @@ fn root_inside_is_an_unprivileged_range_outside() {
             "busybox",
             "sh",
             "-c",
-            "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
+            "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; \
+             echo x > /dev/null && stat -c '%t,%T' /dev/null",
         ],
     );
     let lines: Vec<Vec<&str>> = out
@@ -155,6 +156,8 @@ fn root_inside_is_an_unprivileged_range_outside() {
         "{out}"
     );
     assert_eq!(lines[3][1], gid.to_string(), "{out}");
+    // mknod is not allowed in a user namespace: the host's device node is bound in.
+    assert_eq!(lines[4], ["1,3"], "{out}");
 
     // A running container: its process and the files it writes are the range's on the host,
     // while the image's own files (id-mapped, not chowned) stay root's on disk.
@@ -318,6 +321,25 @@ fn volumes_and_binds_show_the_containers_ids_inside_and_mapped_ids_outside() {
         ],
     );
     assert_eq!(owner(&mine.join("new")), (uid + 5, gid + 5));
+
+    // A missing -v host directory is made for the remapped root (only what was made).
+    let made = b.dir.join("made/sub");
+    ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/n", made.display()),
+            "busybox",
+            "touch",
+            "/n/file",
+        ],
+    );
+    assert_eq!(owner(&made), (uid, gid));
+    assert_eq!(owner(&b.dir.join("made")), (uid, gid));
+    assert_eq!(owner(&b.dir), (0, 0));
+    assert_eq!(owner(&made.join("file")), (uid, gid));
 }
 
 #[test]

@@ -306,6 +306,20 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
     // User mounts replace defaults at the same destination; a user `/dev` drops `/dev/*`.
+    if let Some(remap) = remap {
+        // Missing `-v` host directories are made for the remapped root (dockerd's
+        // MkdirAllAndChownNew): only the components made here change owner.
+        for m in r.mounts.iter().filter(|m| m.kind == "bind") {
+            crate::userns::mkdir_all_for_root(std::path::Path::new(&m.source), remap).map_err(
+                |e| {
+                    Error::invalid(format!(
+                        "error while creating mount source path '{}': {e}",
+                        m.source
+                    ))
+                },
+            )?;
+        }
+    }
     let user = super::mounts::oci_mounts(&r.mounts, &h.tmpfs)?;
     let taken: Vec<&str> = user
         .iter()
