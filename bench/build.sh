@@ -26,7 +26,7 @@ for f in $HOSTFILES; do [ -e "$f" ] && echo "$f"; done > $B/hostfiles.before || 
 BS=$B/berth/berthd.sock
 DS=$B/docker/docker.sock
 dk() { local s=$1; shift; DOCKER_HOST=unix://$s DOCKER_BUILDKIT=0 docker "$@"; }
-pm() { podman --root $B/podman/root --runroot $B/podman/run --cgroup-manager cgroupfs \
+pm() { podman --root $B/podman/root --runroot $B/podman/run --cgroup-manager cgroupfs --runtime runc \
   --events-backend none --storage-driver overlay "$@"; }
 
 cleanup() {

@@ -107,14 +107,16 @@ fn prune(dir: &Path, rel: &str, ig: &Ignore) -> std::io::Result<()> {
 /// A tar stream that may end right after its last entry's data, without the padding to 512
 /// bytes and the two zero blocks (the docker CLI sends such a context when it adds a Dockerfile
 /// from outside the context; Go's tar reader accepts it). Supplies the missing zeros; data that
-/// stops short of an entry's size is still an error.
+/// stops short of an entry's size is still an error. Data passes straight through.
 pub(crate) struct Padded<R> {
     inner: R,
-    out: std::collections::VecDeque<u8>,
+    /// Bytes to hand out before reading on (a header block, or the zeros that end the stream).
+    pending: Vec<u8>,
+    pos: usize,
     /// Bytes of data still due for the current entry, then its padding.
     data_left: u64,
     pad_left: u64,
-    /// Past the end-of-archive block, or after EOF: pass through / done.
+    /// Past the end-of-archive block: pass through.
     trailer: bool,
     done: bool,
 }
@@ -123,7 +125,8 @@ impl<R: std::io::Read> Padded<R> {
     pub(crate) fn new(inner: R) -> Padded<R> {
         Padded {
             inner,
-            out: std::collections::VecDeque::new(),
+            pending: Vec::new(),
+            pos: 0,
             data_left: 0,
             pad_left: 0,
             trailer: false,
@@ -131,78 +134,85 @@ impl<R: std::io::Read> Padded<R> {
         }
     }
 
-    fn finish(&mut self) {
-        self.out.extend(std::iter::repeat_n(0u8, 1024));
+    fn end(&mut self, zeros: usize) {
+        self.pending = vec![0u8; zeros + 1024];
+        self.pos = 0;
         self.done = true;
     }
+}
 
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 64 << 10];
-        if self.trailer {
-            let n = self.inner.read(&mut buf)?;
-            if n == 0 {
-                self.done = true;
+impl<R: std::io::Read> std::io::Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.pos < self.pending.len() {
+                let n = buf.len().min(self.pending.len() - self.pos);
+                buf[..n].copy_from_slice(&self.pending[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
             }
-            self.out.extend(&buf[..n]);
-            return Ok(());
-        }
-        if self.data_left > 0 || self.pad_left > 0 {
-            let want = if self.data_left > 0 {
-                self.data_left
-            } else {
-                self.pad_left
-            };
-            let n = self.inner.read(&mut buf[..want.min(64 << 10) as usize])?;
-            if n == 0 {
-                if self.data_left > 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the archive ends inside an entry's data",
-                    ));
+            if self.done || buf.is_empty() {
+                return Ok(0);
+            }
+            if self.trailer {
+                return self.inner.read(buf);
+            }
+            if self.data_left > 0 || self.pad_left > 0 {
+                let due = if self.data_left > 0 {
+                    self.data_left
+                } else {
+                    self.pad_left
+                };
+                let want = buf.len().min(usize::try_from(due).unwrap_or(usize::MAX));
+                let n = self.inner.read(&mut buf[..want])?;
+                if n == 0 {
+                    if self.data_left > 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the archive ends inside an entry's data",
+                        ));
+                    }
+                    let pad = self.pad_left as usize;
+                    self.pad_left = 0;
+                    self.end(pad);
+                    continue;
                 }
-                self.out
-                    .extend(std::iter::repeat_n(0u8, self.pad_left as usize));
-                self.pad_left = 0;
-                self.finish();
-                return Ok(());
+                if self.data_left > 0 {
+                    self.data_left -= n as u64;
+                } else {
+                    self.pad_left -= n as u64;
+                }
+                return Ok(n);
             }
-            self.out.extend(&buf[..n]);
-            if self.data_left > 0 {
-                self.data_left -= n as u64;
+            // A header block.
+            let mut h = vec![0u8; 512];
+            let mut got = 0;
+            while got < 512 {
+                let n = self.inner.read(&mut h[got..])?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            if got == 0 {
+                self.end(0);
+                continue;
+            }
+            if got < 512 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the archive ends inside a header",
+                ));
+            }
+            if h.iter().all(|&b| b == 0) {
+                self.trailer = true;
             } else {
-                self.pad_left -= n as u64;
+                let size = header_size(&h[124..136]);
+                self.data_left = size;
+                self.pad_left = (512 - size % 512) % 512;
             }
-            return Ok(());
+            self.pending = h;
+            self.pos = 0;
         }
-        // A header block.
-        let mut h = [0u8; 512];
-        let mut got = 0;
-        while got < 512 {
-            let n = self.inner.read(&mut h[got..])?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        if got == 0 {
-            self.finish();
-            return Ok(());
-        }
-        if got < 512 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the archive ends inside a header",
-            ));
-        }
-        self.out.extend(&h);
-        if h.iter().all(|&b| b == 0) {
-            self.trailer = true;
-            return Ok(());
-        }
-        let size = header_size(&h[124..136]);
-        self.data_left = size;
-        self.pad_left = (512 - size % 512) % 512;
-        Ok(())
     }
 }
 
@@ -217,19 +227,6 @@ fn header_size(f: &[u8]) -> u64 {
         .map(|&b| b as char)
         .collect();
     u64::from_str_radix(t.trim(), 8).unwrap_or(0)
-}
-
-impl<R: std::io::Read> std::io::Read for Padded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.out.is_empty() && !self.done {
-            self.fill()?;
-        }
-        let n = buf.len().min(self.out.len());
-        for (i, b) in self.out.drain(..n).enumerate() {
-            buf[i] = b;
-        }
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

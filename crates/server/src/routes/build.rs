@@ -168,7 +168,9 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
     let builds = c.daemon.builds.clone();
     let (txm, mut rxm) = tokio::sync::mpsc::channel::<ProgressMessage>(256);
     let job = tokio::task::spawn_blocking(move || -> std::result::Result<String, BuildError> {
+        let t0 = std::time::Instant::now();
         let ctx = Context::from_tar(reader, &builds.contexts_dir())?;
+        tracing::debug!("build context unpacked in {:?}", t0.elapsed());
         opts.dockerfile = ctx.dockerfile(&dockerfile_name)?;
         ctx.apply_ignore()?;
         let send = |m: ProgressMessage| {
@@ -190,7 +192,12 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
                 });
             }
         };
+        let t1 = std::time::Instant::now();
         let r = builds.build(ctx.root(), &opts, auth, &mut out)?;
+        tracing::debug!("build ran in {:?}", t1.elapsed());
+        let t2 = std::time::Instant::now();
+        drop(ctx);
+        tracing::debug!("context removed in {:?}", t2.elapsed());
         Ok(r.image)
     });
     // An error before any output is the response's status.
