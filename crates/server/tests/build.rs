@@ -569,7 +569,11 @@ fn add_downloads_urls_and_rmi_removes_the_step_images() {
     // rmi of the built image deletes its untagged step images too.
     let before = ok(&b, &["images", "-aq"]).lines().count();
     let out = ok(&b, &["rmi", "url"]);
-    assert_eq!(out.matches("Deleted: sha256:").count(), 2, "both step images: {out}");
+    assert_eq!(
+        out.matches("Deleted: sha256:").count(),
+        2,
+        "both step images: {out}"
+    );
     let after = ok(&b, &["images", "-aq"]).lines().count();
     assert_eq!(after, before - out.matches("Deleted: sha256:").count());
     assert_eq!(
