@@ -17,6 +17,8 @@
 //! - [`archive`]: `load` (docker-archive, OCI layout archives), `save` (docker-archive + OCI index),
 //!   `import` (rootfs tarball + Dockerfile changes) and `export` (directory → tar).
 //! - [`copy`]: `docker cp`: stat, archive and extract paths inside a container's root by fd.
+//! - [`idtar`]: tar owners moved through a user namespace's mapping as the stream passes
+//!   (`docker cp` in and out of a remapped container).
 //! - [`gc`]: untag / remove / prune with computed snapshot reference counts, and `verify`.
 //! - [`registry`]: the distribution v2 client: pull (layers unpacked while they download,
 //!   resumable), push (mounts, chunked uploads), login, tags; auth and TLS per registry.
@@ -30,6 +32,7 @@ pub mod content;
 pub mod copy;
 mod fsutil;
 pub mod gc;
+pub mod idtar;
 pub mod images;
 pub mod manifest;
 pub mod pack;

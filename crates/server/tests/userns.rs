@@ -542,3 +542,50 @@ fn commit_records_the_containers_ids_not_the_hosts() {
     );
     assert_eq!(out.trim(), "1000 1001");
 }
+
+#[test]
+fn docker_cp_moves_owners_through_the_mapping() {
+    need_root!();
+    let b = remapped();
+    let ((uid, _), (gid, _)) = ranges();
+    let id = ok(&b, &["run", "-d", "busybox", "sleep", "60"]);
+    let id = id.trim();
+    // In: the archive's ids (the CLI sends the local file's, here root's) are the container's.
+    let src = b.dir.join("in.txt");
+    std::fs::write(&src, "data\n").unwrap();
+    std::os::unix::fs::chown(&src, Some(0), Some(0)).unwrap();
+    ok(&b, &["cp", src.to_str().unwrap(), &format!("{id}:/in.txt")]);
+    assert_eq!(
+        ok(&b, &["exec", id, "stat", "-c", "%u %g", "/in.txt"]).trim(),
+        "0 0"
+    );
+    let pid = ok(&b, &["inspect", "-f", "{{.State.Pid}}", id]);
+    let on_host = PathBuf::from(format!("/proc/{}/root/in.txt", pid.trim()));
+    assert_eq!(owner(&on_host), (uid, gid));
+    // Out: files the container's uid 7 owns come out as 7 (the CLI keeps them with cp -a).
+    ok(
+        &b,
+        &[
+            "exec",
+            id,
+            "sh",
+            "-c",
+            "echo o > /out.txt && chown 7:7 /out.txt",
+        ],
+    );
+    let out = b
+        .docker()
+        .args(["cp", &format!("{id}:/out.txt"), "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = b.dir.join("out.tar");
+    std::fs::write(&path, &out.stdout).unwrap();
+    let list = Command::new("tar")
+        .args(["--numeric-owner", "-tvf"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains(" 7/7 "), "{list}");
+}

@@ -24,6 +24,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use berth_image::copy::{self, CopyError, ExtractOptions, PathStat};
+use berth_image::idtar::{Direction, ShiftReader, ShiftWriter};
 use rustix::fs::{Mode, OFlags};
 use serde::Serialize;
 
@@ -311,14 +312,22 @@ impl ContainerService {
             return Err(Error::invalid("must specify path parameter"));
         }
         let c = self.get(name)?;
-        self.with_root(name, path, false, |root, p, _| {
+        self.with_root(name, path, false, |root, p, rec| {
             let r = copy::resolve(root, p)
                 .map_err(|e| path_error(e, name, path, false))?
                 .with_name(&shown_name(path));
             started(ContainerPathStat::from(&r.stat));
             self.event(&c, "archive-path", BTreeMap::new());
-            r.write_tar(w)
-                .map_err(|e| Error::internal(format!("archive {path}: {e}")))
+            let err = |e: std::io::Error| Error::internal(format!("archive {path}: {e}"));
+            match self.idmap_of(rec) {
+                // A remapped container's files hold host ids: the archive gets its own.
+                Some(map) => {
+                    let mut sw = ShiftWriter::new(w, map, Direction::ToContainer);
+                    r.write_tar(&mut sw).map_err(err)?;
+                    sw.finish().map(drop).map_err(err)
+                }
+                None => r.write_tar(w).map_err(err),
+            }
         })
     }
 
@@ -353,19 +362,48 @@ impl ContainerService {
                 }
                 _ => {}
             }
-            let owner = if req.copy_uid_gid {
+            let mut owner = if req.copy_uid_gid {
                 container_owner(root, &rec.config.user)?
             } else {
                 None
             };
+            if let (Some((u, g)), Some(m)) = (
+                owner,
+                crate::userns::for_container(self.cfg.userns_remap.as_ref(), &rec.host_config),
+            ) {
+                owner = Some((
+                    m.host_uid(u).unwrap_or(m.root_uid()),
+                    m.host_gid(g).unwrap_or(m.root_gid()),
+                ));
+            }
             let opts = ExtractOptions {
                 no_overwrite_dir_non_dir: req.no_overwrite_dir_non_dir,
                 owner,
+            };
+            // Into a remapped container, the archive's ids become their host ids.
+            let (mut plain, mut shifted);
+            let r: &mut dyn Read = match self.idmap_of(rec) {
+                Some(map) => {
+                    shifted = ShiftReader::new(r, map, Direction::ToHost);
+                    &mut shifted
+                }
+                None => {
+                    plain = r;
+                    &mut plain
+                }
             };
             copy::extract(root, p, r, opts).map_err(|e| path_error(e, name, path, true))
         })?;
         self.event(&c, "extract-to-dir", BTreeMap::new());
         Ok(())
+    }
+}
+
+impl ContainerService {
+    /// The user-namespace mapping of a remapped container (`--userns-remap`), if any.
+    fn idmap_of(&self, rec: &Record) -> Option<berth_image::snapshot::IdMap> {
+        crate::userns::for_container(self.cfg.userns_remap.as_ref(), &rec.host_config)
+            .map(|m| m.snapshot_idmap())
     }
 }
 
