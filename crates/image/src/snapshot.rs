@@ -137,6 +137,32 @@ impl IdMap {
     pub fn container_gid(&self, host: u64) -> u64 {
         Self::back(&self.gids, host)
     }
+    /// The uid a commit records for host uid `host`. An id outside the mapping cannot have been
+    /// set by the container's processes (the kernel refuses unmapped ids); it was written by
+    /// the daemon on the container's behalf (a build step's COPY) and is already the
+    /// container's, so it is kept.
+    pub fn commit_uid(&self, host: u64) -> u64 {
+        let c = Self::back(&self.uids, host);
+        if c == 65534 && !Self::mapped(&self.uids, host) {
+            host
+        } else {
+            c
+        }
+    }
+    /// The gid a commit records for host gid `host` (see [`IdMap::commit_uid`]).
+    pub fn commit_gid(&self, host: u64) -> u64 {
+        let c = Self::back(&self.gids, host);
+        if c == 65534 && !Self::mapped(&self.gids, host) {
+            host
+        } else {
+            c
+        }
+    }
+    fn mapped(ranges: &[[u32; 3]], host: u64) -> bool {
+        ranges
+            .iter()
+            .any(|[_, h, n]| host >= u64::from(*h) && host - u64::from(*h) < u64::from(*n))
+    }
 }
 
 /// Rewrites the layer tar `src` into `w` with every entry's owner taken back through `map`
@@ -157,8 +183,8 @@ fn unmap_tar<R: Read, W: io::Write>(src: R, map: &IdMap, w: W) -> io::Result<(Di
                     | tar::EntryType::GNULongLink
             );
             if !meta {
-                h.set_uid(map.container_uid(h.uid()?));
-                h.set_gid(map.container_gid(h.gid()?));
+                h.set_uid(map.commit_uid(h.uid()?));
+                h.set_gid(map.commit_gid(h.gid()?));
                 h.set_cksum();
             }
             out.append(&h, &mut e)?;
@@ -1190,7 +1216,10 @@ mod tests {
             })
             .collect();
         assert_eq!(got[0], (long, 1000, 5, 0o4755));
-        assert_eq!(got[1].1, 65534, "a host id outside the mapping");
+        assert_eq!(
+            got[1].1, 7,
+            "a host id outside the mapping (written by the daemon) is kept"
+        );
     }
 
     use super::*;

@@ -589,3 +589,47 @@ fn docker_cp_moves_owners_through_the_mapping() {
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains(" 7/7 "), "{list}");
 }
+
+#[test]
+fn a_build_under_remap_makes_images_owned_as_written() {
+    need_root!();
+    let b = remapped();
+    let ctx = b.dir.join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("f"), "copied\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY f /f\nCOPY --chown=3:4 f /g\nRUN touch /r && mkdir /u && chown 1000:1000 /u\n",
+    )
+    .unwrap();
+    let out = b
+        .docker()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "-t", "built:1"])
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        b.log()
+    );
+    let out = ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--userns=host",
+            "built:1",
+            "stat",
+            "-c",
+            "%n %u %g",
+            "/f",
+            "/g",
+            "/r",
+            "/u",
+        ],
+    );
+    assert_eq!(out, "/f 0 0\n/g 3 4\n/r 0 0\n/u 1000 1000\n");
+}
