@@ -126,3 +126,40 @@ fn chown_copy_fallback_shifts_owners_once_per_mapping() {
     assert_eq!(fs::metadata(&copy).expect("stat").ino(), ino);
     assert_eq!(owner(&d.0.join("l2/fs/bin/tool")), (1000, 1000));
 }
+
+/// Layers on a filesystem that cannot be id-mapped (ramfs): `mount_overlay` falls back to the
+/// chown-copies on its own.
+#[test]
+fn layers_that_cannot_be_idmapped_fall_back_to_copies() {
+    let Some(d) = setup("ramfs") else { return };
+    let ram = d.0.join("ram");
+    fs::create_dir(&ram).expect("mkdir");
+    let c = CString::new(ram.to_string_lossy().as_bytes()).expect("cstr");
+    berth_runtime::sys::mount(Some(c"ramfs"), &c, Some(c"ramfs"), 0, None).expect("mount ramfs");
+    struct Unmount(CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = berth_runtime::sys::umount2(&self.0, libc::MNT_DETACH);
+        }
+    }
+    let _ram = Unmount(c);
+    fs::create_dir_all(ram.join("l1/fs/etc")).expect("mkdir");
+    fs::write(ram.join("l1/fs/etc/passwd"), "root:x:0:0\n").expect("write");
+    let opts = vec![
+        format!("lowerdir={}", ram.join("l1/fs").display()),
+        format!("upperdir={}", d.0.join("up").display()),
+        format!("workdir={}", d.0.join("work").display()),
+    ];
+    let cache = d.0.join("cache");
+    let m = d.0.join("m");
+    // Without a cache directory the refusal is the error.
+    let e = idmap::mount_overlay(&m, &opts, None, &mapping(), None).expect_err("no fallback");
+    assert!(e.to_string().contains("id-map layer"), "{e}");
+    idmap::mount_overlay(&m, &opts, None, &mapping(), Some(&cache)).expect("mount");
+    assert_eq!(owner(&m.join("etc/passwd")), (200000, 200000));
+    assert_eq!(
+        owner(&cache.join("200000.200000/l1/etc/passwd")),
+        (200000, 200000)
+    );
+    assert_eq!(owner(&ram.join("l1/fs/etc/passwd")), (0, 0));
+}
