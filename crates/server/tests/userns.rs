@@ -633,3 +633,47 @@ fn a_build_under_remap_makes_images_owned_as_written() {
     );
     assert_eq!(out, "/f 0 0\n/g 3 4\n/r 0 0\n/u 1000 1000\n");
 }
+
+#[test]
+fn init_user_and_shared_namespaces_work_remapped() {
+    need_root!();
+    let b = remapped();
+    let ((uid, _), _) = ranges();
+    assert_eq!(
+        ok(
+            &b,
+            &["run", "--rm", "--init", "busybox", "ps", "-o", "comm"]
+        )
+        .lines()
+        .nth(1),
+        Some("docker-init")
+    );
+    let id = ok(
+        &b,
+        &["run", "-d", "--user", "1000:1000", "busybox", "sleep", "60"],
+    );
+    let id = id.trim();
+    let pid = ok(&b, &["inspect", "-f", "{{.State.Pid}}", id]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:")
+            && l.split_whitespace().nth(1) == Some(&(uid + 1000).to_string())),
+        "{status}"
+    );
+    // Another remapped container in its network namespace.
+    let out = ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &format!("container:{id}"),
+            "busybox",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net",
+        ],
+    );
+    let ns = |t: &str| std::fs::read_link(format!("/proc/{}/ns/{t}", pid.trim())).unwrap();
+    assert_eq!(out, format!("{}\n", ns("net").display()));
+}
