@@ -132,7 +132,7 @@ impl ContainerService {
             p["user"] = serde_json::json!({"uid": uid, "gid": gid});
         }
         if e.req.privileged {
-            let all = super::spec::ALL_CAPS;
+            let all = super::spec::host_caps();
             p["capabilities"] =
                 serde_json::json!({"bounding": all, "effective": all, "permitted": all});
         }

@@ -105,10 +105,96 @@ fn cap_name(s: &str) -> String {
     }
 }
 
+/// The capabilities of [`ALL_CAPS`] whose bits are set in `bounding` (a `CapBnd` mask).
+pub fn caps_in(bounding: u64) -> Vec<String> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| *bit < 64 && bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// The capabilities this host has: berthd's bounding set (`CapBnd` in /proc/self/status).
+/// Docker's `--privileged` and `--cap-add ALL` mean these, not every name the table knows: a
+/// capability missing from the host (a VM or an outer container that dropped it) cannot be
+/// given to a container, and asking for it makes `capset` fail.
+pub fn host_caps() -> Vec<String> {
+    static MASK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let mask = *MASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX)
+    });
+    caps_in(mask)
+}
+
+/// Every device node under `dir` (the host's `/dev`) as `linux.devices` entries, for
+/// `--privileged`: runc's walk (Docker's `HostDevices`) — subdirectories too, except `pts`,
+/// `shm`, `fd`, `mqueue` and hidden udev/lxc trees, and never `console` (the container gets
+/// its own).
+pub fn host_devices(dir: &std::path::Path) -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            // Never follows symlinks: lstat.
+            let Ok(md) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                if !matches!(
+                    name.as_ref(),
+                    "pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev"
+                ) {
+                    stack.push(e.path());
+                }
+                continue;
+            }
+            if name == "console" {
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            let rdev = md.rdev();
+            let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+            let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+            out.push(json!({
+                "path": e.path(),
+                "type": typ,
+                "major": major,
+                "minor": minor,
+                "fileMode": md.mode() & 0o7777,
+                "uid": md.uid(),
+                "gid": md.gid(),
+            }));
+        }
+    }
+    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    out
+}
+
 /// The capability set after `--cap-add` / `--cap-drop` (Docker's order: drop, then add; `ALL`).
 pub fn capabilities(h: &HostConfig) -> Result<Vec<String>> {
     if h.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(host_caps());
     }
     let known = |c: &str| ALL_CAPS.contains(&c) || c == "CAP_ALL";
     let adds: Vec<String> = h.cap_add.iter().flatten().map(|c| cap_name(c)).collect();
@@ -128,9 +214,8 @@ pub fn capabilities(h: &HostConfig) -> Result<Vec<String>> {
             .collect()
     };
     if adds.iter().any(|c| c == "CAP_ALL") {
-        set = ALL_CAPS
-            .iter()
-            .map(|s| s.to_string())
+        set = host_caps()
+            .into_iter()
             .filter(|c| !drops.contains(c) || adds.contains(c))
             .collect();
     }
@@ -409,6 +494,12 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
     if rs.blkio_weight > 0 {
         resources.insert("blockIO".into(), json!({"weight": rs.blkio_weight}));
     }
+    // Docker's device cgroup: deny everything (the runtime adds its default devices), or, for
+    // `--privileged`, allow everything; then the host's devices are created in its /dev.
+    resources.insert(
+        "devices".into(),
+        json!([{"allow": h.privileged, "access": "rwm"}]),
+    );
     let mut sysctl: BTreeMap<String, String> = BTreeMap::new();
     if netns.is_some() {
         sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
@@ -428,7 +519,9 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
         linux["uidMappings"] = u;
         linux["gidMappings"] = g;
     }
-    if !h.privileged {
+    if h.privileged {
+        linux["devices"] = json!(host_devices(std::path::Path::new("/dev")));
+    } else {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
     }
@@ -493,6 +586,35 @@ mod tests {
         assert_eq!(capabilities(&h).unwrap_or_default(), ["CAP_CHOWN"]);
         h.cap_add = Some(vec!["NOPE".into()]);
         assert!(capabilities(&h).is_err());
+    }
+
+    #[test]
+    fn privileged_takes_the_hosts_capabilities() {
+        // A host without CAP_SYS_RESOURCE (bit 24), like this VM.
+        let mask = (1u64 << 41) - 1 & !(1 << 24);
+        let c = caps_in(mask);
+        assert_eq!(c.len(), ALL_CAPS.len() - 1);
+        assert!(!c.contains(&"CAP_SYS_RESOURCE".to_string()));
+        assert!(c.contains(&"CAP_CHECKPOINT_RESTORE".to_string()));
+        assert_eq!(caps_in(0b101), ["CAP_CHOWN", "CAP_DAC_READ_SEARCH"]);
+    }
+
+    #[test]
+    fn host_devices_lists_nodes_and_skips_console_and_pts() {
+        let d = host_devices(std::path::Path::new("/dev"));
+        let paths: Vec<&str> = d.iter().filter_map(|v| v["path"].as_str()).collect();
+        assert!(paths.contains(&"/dev/null"), "{paths:?}");
+        assert!(!paths.contains(&"/dev/console"));
+        assert!(!paths.iter().any(|p| p.starts_with("/dev/pts/")));
+        let null = d.iter().find(|v| v["path"] == "/dev/null").expect("null");
+        assert_eq!(
+            (
+                null["type"].as_str(),
+                null["major"].as_u64(),
+                null["minor"].as_u64()
+            ),
+            (Some("c"), Some(1), Some(3))
+        );
     }
 
     #[test]
