@@ -2,15 +2,20 @@
 //! (sorted object keys, as Go encodes maps), plus the docker CLI's `table` handling and Go's
 //! text/tabwriter (minwidth 10, padding 3) for aligned columns.
 //!
-//! Supported: text; `{{.}}`, `{{.Field.Sub}}`; functions `json`, `index`, `join`, `split`,
-//! `upper`, `lower`, `title`, `len`, `print`, `println`, `printf` (`%s %d %v %q %%`), `pad`,
-//! `truncate`, `eq`, `ne`, `not`, `and`, `or`; pipelines `a | b`; parentheses;
-//! `{{if}}…{{else if}}…{{else}}…{{end}}`, `{{range}}…{{else}}…{{end}}`, `{{with}}…{{end}}`;
-//! trim markers `{{-`/`-}}`; string, number and bool literals. Variables (`$x`), `define`,
-//! `template` and `block` are refused with a clear error at parse time.
+//! Supported: text; `{{.}}`, `{{.Field.Sub}}`, fields of a parenthesised pipeline
+//! (`{{(index .NetworkSettings.Networks "bridge").IPAddress}}`); variables (`$`, `{{$x := …}}`,
+//! `{{$x = …}}`, `{{range $k, $v := …}}`, `$x.Field`); docker's functions `json`, `split`,
+//! `join`, `title`, `lower`, `upper`, `pad`, `truncate`, `println` and Go's builtins `index`,
+//! `slice`, `len`, `print`, `printf` (flags, width, precision; `%s %v %d %q %x %t %f %e %g %c`),
+//! `html`, `js`, `urlquery`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `not`, `and`, `or`; pipelines
+//! `a | b`; `{{if}}…{{else if}}…{{else}}…{{end}}`, `{{range}}…{{else}}…{{end}}` with
+//! `{{break}}`/`{{continue}}`, `{{with}}…{{end}}`; trim markers `{{-`/`-}}`; comments; string,
+//! raw string, number, bool and nil literals. `define`, `template` and `block` are refused with a
+//! clear error at parse time.
 //! A field followed by arguments indexes into it (`{{.Label "com.x"}}` on `ps` rows): the row
 //! keeps the map under a hidden `$Label` key, which `json` and `%v` never show.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -42,6 +47,10 @@ enum Arg {
     Func(String),
     Lit(Value),
     Sub(Pipeline),
+    /// A parenthesised pipeline followed by fields: `(index .A "b").C`.
+    Chain(Pipeline, Vec<String>),
+    /// A variable (`$` is the root; `$x`), followed by fields.
+    Var(String, Vec<String>),
 }
 
 type Command = Vec<Arg>;
@@ -50,10 +59,19 @@ type Pipeline = Vec<Command>;
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
     Text(String),
-    Action(Pipeline),
-    If(Pipeline, Vec<Node>, Vec<Node>),
-    Range(Pipeline, Vec<Node>, Vec<Node>),
-    With(Pipeline, Vec<Node>, Vec<Node>),
+    Action(Decl, Pipeline),
+    If(Decl, Pipeline, Vec<Node>, Vec<Node>),
+    Range(Decl, Pipeline, Vec<Node>, Vec<Node>),
+    With(Decl, Pipeline, Vec<Node>, Vec<Node>),
+    Break,
+    Continue,
+}
+
+/// Variables a pipeline declares (`$x :=`) or assigns (`$x =`).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Decl {
+    vars: Vec<String>,
+    assign: bool,
 }
 
 /// A parsed template.
@@ -153,7 +171,28 @@ enum AT {
     Arg(Arg),
     Pipe,
     Open,
-    Close,
+    /// `)`, with the fields that follow it (`).IPAddress`).
+    Close(Vec<String>),
+    Comma,
+    Declare,
+    Assign,
+}
+
+fn field_path(w: &str) -> Res<Vec<String>> {
+    if w.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = w.strip_prefix('.') else {
+        return perr(format!("unexpected {w:?} in operand"));
+    };
+    let parts: Vec<String> = rest.split('.').map(str::to_owned).collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        return perr(format!("bad field {w}"));
+    }
+    Ok(parts)
 }
 
 impl ArgLexer<'_> {
@@ -178,7 +217,7 @@ impl ArgLexer<'_> {
         };
         let start = self.i;
         let word_end = |s: &[u8], mut i: usize| {
-            while i < s.len() && !s[i].is_ascii_whitespace() && !b"|()".contains(&s[i]) {
+            while i < s.len() && !s[i].is_ascii_whitespace() && !b"|(),:=".contains(&s[i]) {
                 i += 1;
             }
             i
@@ -194,7 +233,26 @@ impl ArgLexer<'_> {
             }
             b')' => {
                 self.i += 1;
-                AT::Close
+                let mut tail = Vec::new();
+                if self.s.get(self.i) == Some(&b'.') {
+                    let end = word_end(self.s, self.i);
+                    let w = String::from_utf8_lossy(&self.s[self.i..end]).into_owned();
+                    self.i = end;
+                    tail = field_path(&w)?;
+                }
+                AT::Close(tail)
+            }
+            b',' => {
+                self.i += 1;
+                AT::Comma
+            }
+            b':' if self.s.get(self.i + 1) == Some(&b'=') => {
+                self.i += 2;
+                AT::Declare
+            }
+            b'=' => {
+                self.i += 1;
+                AT::Assign
             }
             b'"' => {
                 let mut j = self.i + 1;
@@ -225,7 +283,19 @@ impl ArgLexer<'_> {
                 self.i = j + 1;
                 AT::Arg(Arg::Lit(Value::String(v)))
             }
-            b'$' => return perr("variables ($) are not supported by berth's --format"),
+            b'$' => {
+                let end = word_end(self.s, self.i);
+                let w = String::from_utf8_lossy(&self.s[start + 1..end]).into_owned();
+                self.i = end;
+                let (name, path) = match w.find('.') {
+                    Some(d) => (&w[..d], &w[d..]),
+                    None => (w.as_str(), ""),
+                };
+                if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    return perr(format!("bad variable ${w}"));
+                }
+                AT::Arg(Arg::Var(name.to_owned(), field_path(path)?))
+            }
             b'.' => {
                 let end = word_end(self.s, self.i);
                 let w = String::from_utf8_lossy(&self.s[start..end]).into_owned();
@@ -233,13 +303,7 @@ impl ArgLexer<'_> {
                 if w == "." {
                     AT::Arg(Arg::Field(Vec::new()))
                 } else {
-                    let parts: Vec<String> = w[1..].split('.').map(str::to_owned).collect();
-                    if parts.iter().any(|p| {
-                        p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_')
-                    }) {
-                        return perr(format!("bad field {w}"));
-                    }
-                    AT::Arg(Arg::Field(parts))
+                    AT::Arg(Arg::Field(field_path(&w)?))
                 }
             }
             _ => {
@@ -265,7 +329,7 @@ impl ArgLexer<'_> {
     }
 }
 
-fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<Pipeline> {
+fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<(Pipeline, Vec<String>)> {
     let mut pipe = Vec::new();
     let mut cmd: Command = Vec::new();
     while *pos < toks.len() {
@@ -273,6 +337,9 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<Pipeline> {
         *pos += 1;
         match t {
             AT::Arg(a) => cmd.push(a.clone()),
+            AT::Comma | AT::Declare | AT::Assign => {
+                return perr("unexpected variable declaration inside a pipeline")
+            }
             AT::Pipe => {
                 if cmd.is_empty() {
                     return perr("missing command before |");
@@ -280,10 +347,14 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<Pipeline> {
                 pipe.push(std::mem::take(&mut cmd));
             }
             AT::Open => {
-                let sub = parse_pipeline(toks, pos, true)?;
-                cmd.push(Arg::Sub(sub));
+                let (sub, tail) = parse_pipeline(toks, pos, true)?;
+                cmd.push(if tail.is_empty() {
+                    Arg::Sub(sub)
+                } else {
+                    Arg::Chain(sub, tail)
+                });
             }
-            AT::Close => {
+            AT::Close(tail) => {
                 if !nested {
                     return perr("unexpected right paren");
                 }
@@ -291,7 +362,7 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<Pipeline> {
                     return perr("missing command");
                 }
                 pipe.push(cmd);
-                return Ok(pipe);
+                return Ok((pipe, tail.clone()));
             }
         }
     }
@@ -302,18 +373,75 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<Pipeline> {
         return perr("missing value for command");
     }
     pipe.push(cmd);
-    Ok(pipe)
+    Ok((pipe, Vec::new()))
 }
 
-fn pipeline(src: &str) -> Res<Pipeline> {
+/// A pipeline with an optional declaration: `$x := p`, `$i, $e := p` (range), `$x = p`.
+fn pipeline(src: &str, max_vars: usize, scope: &mut Vec<String>) -> Res<(Decl, Pipeline)> {
     let toks = ArgLexer::tokens(src)?;
+    let mut decl = Decl::default();
     let mut pos = 0;
-    parse_pipeline(&toks, &mut pos, false)
+    if let Some(op) = toks
+        .iter()
+        .position(|t| matches!(t, AT::Declare | AT::Assign))
+    {
+        decl.assign = toks[op] == AT::Assign;
+        let mut want_var = true;
+        for t in &toks[..op] {
+            match (t, want_var) {
+                (AT::Arg(Arg::Var(name, path)), true) if path.is_empty() && !name.is_empty() => {
+                    decl.vars.push(name.clone());
+                    want_var = false;
+                }
+                (AT::Comma, false) => want_var = true,
+                _ => return perr("bad variable declaration"),
+            }
+        }
+        if want_var || decl.vars.len() > max_vars {
+            return perr(format!(
+                "too many declarations in command (at most {max_vars})"
+            ));
+        }
+        if decl.assign && decl.vars.len() != 1 {
+            return perr("only one variable may be assigned");
+        }
+        pos = op + 1;
+    }
+    let (p, _) = parse_pipeline(&toks, &mut pos, false)?;
+    check_funcs(&p)?;
+    check_vars(&p, scope)?;
+    for v in &decl.vars {
+        if decl.assign {
+            if !scope.contains(v) {
+                return perr(format!("undefined variable \"${v}\""));
+            }
+        } else {
+            scope.push(v.clone());
+        }
+    }
+    Ok((decl, p))
+}
+
+/// Go refuses variables not declared in scope when parsing.
+fn check_vars(p: &Pipeline, scope: &[String]) -> Res<()> {
+    for c in p {
+        for a in c {
+            match a {
+                Arg::Var(name, _) if !name.is_empty() && !scope.contains(name) => {
+                    return perr(format!("undefined variable \"${name}\""))
+                }
+                Arg::Sub(s) | Arg::Chain(s, _) => check_vars(s, scope)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 const KNOWN_FUNCS: &[&str] = &[
     "json", "index", "join", "split", "upper", "lower", "title", "len", "print", "println",
-    "printf", "pad", "truncate", "eq", "ne", "not", "and", "or", "lt", "le", "gt", "ge",
+    "printf", "pad", "truncate", "eq", "ne", "not", "and", "or", "lt", "le", "gt", "ge", "slice",
+    "html", "urlquery", "js",
 ];
 
 fn check_funcs(p: &Pipeline) -> Res<()> {
@@ -323,7 +451,7 @@ fn check_funcs(p: &Pipeline) -> Res<()> {
                 Arg::Func(f) if !KNOWN_FUNCS.contains(&f.as_str()) => {
                     return perr(format!("function {f:?} not defined"))
                 }
-                Arg::Sub(s) => check_funcs(s)?,
+                Arg::Sub(s) | Arg::Chain(s, _) => check_funcs(s)?,
                 _ => {}
             }
         }
@@ -337,7 +465,18 @@ enum Stop {
     Else(Option<String>),
 }
 
-fn parse_list(toks: &[Tok], pos: &mut usize) -> Res<(Vec<Node>, Stop)> {
+fn parse_list(toks: &[Tok], pos: &mut usize, scope: &mut Vec<String>) -> Res<(Vec<Node>, Stop)> {
+    let depth = scope.len();
+    let r = parse_list_inner(toks, pos, scope);
+    scope.truncate(depth);
+    r
+}
+
+fn parse_list_inner(
+    toks: &[Tok],
+    pos: &mut usize,
+    scope: &mut Vec<String>,
+) -> Res<(Vec<Node>, Stop)> {
     let mut nodes = Vec::new();
     while *pos < toks.len() {
         let t = &toks[*pos];
@@ -360,16 +499,17 @@ fn parse_list(toks: &[Tok], pos: &mut usize) -> Res<(Vec<Node>, Stop)> {
                         return Ok((nodes, Stop::Else(chain)));
                     }
                     "if" | "range" | "with" => {
-                        nodes.push(parse_block(kw, rest, toks, pos)?);
+                        nodes.push(parse_block(kw, rest, toks, pos, scope)?);
                     }
+                    "break" if rest.is_empty() => nodes.push(Node::Break),
+                    "continue" if rest.is_empty() => nodes.push(Node::Continue),
                     "define" | "template" | "block" => {
                         return perr(format!("{{{{{kw}}}}} is not supported by berth's --format"))
                     }
                     _ if kw.starts_with("/*") => {}
                     _ => {
-                        let p = pipeline(a)?;
-                        check_funcs(&p)?;
-                        nodes.push(Node::Action(p));
+                        let (d, p) = pipeline(a, 1, scope)?;
+                        nodes.push(Node::Action(d, p));
                     }
                 }
             }
@@ -378,29 +518,47 @@ fn parse_list(toks: &[Tok], pos: &mut usize) -> Res<(Vec<Node>, Stop)> {
     Ok((nodes, Stop::Eof))
 }
 
-fn parse_block(kw: &str, cond: &str, toks: &[Tok], pos: &mut usize) -> Res<Node> {
+fn parse_block(
+    kw: &str,
+    cond: &str,
+    toks: &[Tok],
+    pos: &mut usize,
+    scope: &mut Vec<String>,
+) -> Res<Node> {
+    let depth = scope.len();
+    let r = parse_block_inner(kw, cond, toks, pos, scope);
+    scope.truncate(depth);
+    r
+}
+
+fn parse_block_inner(
+    kw: &str,
+    cond: &str,
+    toks: &[Tok],
+    pos: &mut usize,
+    scope: &mut Vec<String>,
+) -> Res<Node> {
     if cond.is_empty() {
         return perr(format!("missing value for {kw}"));
     }
-    let p = pipeline(cond)?;
-    check_funcs(&p)?;
-    let (body, end) = parse_list(toks, pos)?;
+    let (d, p) = pipeline(cond, if kw == "range" { 2 } else { 1 }, scope)?;
+    let (body, end) = parse_list(toks, pos, scope)?;
     let els = match end {
         Stop::Eof => return perr(format!("unexpected EOF in {kw}")),
         Stop::End => Vec::new(),
-        Stop::Else(None) => match parse_list(toks, pos)? {
+        Stop::Else(None) => match parse_list(toks, pos, scope)? {
             (e, Stop::End) => e,
             _ => return perr(format!("expected end after else in {kw}")),
         },
         Stop::Else(Some(c)) => {
             // `else if c` is an `if` nested in the else branch, sharing the final end.
-            vec![parse_block("if", &c, toks, pos)?]
+            vec![parse_block("if", &c, toks, pos, scope)?]
         }
     };
     Ok(match kw {
-        "if" => Node::If(p, body, els),
-        "range" => Node::Range(p, body, els),
-        _ => Node::With(p, body, els),
+        "if" => Node::If(d, p, body, els),
+        "range" => Node::Range(d, p, body, els),
+        _ => Node::With(d, p, body, els),
     })
 }
 
@@ -409,7 +567,7 @@ impl Template {
     pub fn parse(src: &str) -> Result<Template, FormatError> {
         let toks = lex(src)?;
         let mut pos = 0;
-        let (nodes, end) = parse_list(&toks, &mut pos)?;
+        let (nodes, end) = parse_list(&toks, &mut pos, &mut Vec::new())?;
         match end {
             Stop::Eof => Ok(Template { nodes }),
             Stop::End => perr("unexpected {{end}}"),
@@ -433,9 +591,14 @@ impl Template {
     /// Executes with an explicit missing-key mode.
     pub fn render_with(&self, dot: &Value, missing: Missing) -> Result<String, FormatError> {
         let mut out = String::new();
-        let ex = Exec { missing };
-        ex.list(&self.nodes, dot, &mut out)?;
-        Ok(out)
+        let ex = Exec {
+            missing,
+            vars: RefCell::new(vec![(String::new(), dot.clone())]),
+        };
+        match ex.list(&self.nodes, dot, &mut out)? {
+            Flow::Next => Ok(out),
+            _ => perr("{{break}} or {{continue}} outside {{range}}"),
+        }
     }
 }
 
@@ -452,6 +615,16 @@ pub enum Missing {
 
 struct Exec {
     missing: Missing,
+    /// Variables in scope, innermost last; `$` (the empty name) is the root.
+    vars: RefCell<Vec<(String, Value)>>,
+}
+
+/// How a list of nodes ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Break,
+    Continue,
 }
 
 /// The result of evaluating: a value, or "missing" (Go's `<no value>`).
@@ -686,9 +859,11 @@ fn title_case(s: &str) -> String {
     out
 }
 
+/// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %q %x %X %t %f %e %g %c %%`, with
+/// flags `-`, `+`, `0`, ` `, a width and a precision (`%-20s`, `%5.2f`, `%.3s`).
 fn printf(args: &[V]) -> Res<String> {
     let Some(fmt) = args.first() else {
-        return xerr("printf: missing format");
+        return xerr("wrong number of args for printf: want at least 1 got 0");
     };
     let fmt = as_str(fmt);
     let mut rest = args[1..].iter();
@@ -699,21 +874,206 @@ fn printf(args: &[V]) -> Res<String> {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some(verb @ ('s' | 'v' | 'd' | 'q')) => {
-                let a = rest.next().cloned().unwrap_or(V::Missing);
-                match verb {
-                    'q' => out.push_str(&serde_json::to_string(&as_str(&a)).unwrap_or_default()),
-                    'd' => out.push_str(&as_int(&a, "printf")?.to_string()),
-                    _ => out.push_str(&as_str(&a)),
+        let (mut minus, mut plus, mut zero, mut space) = (false, false, false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => minus = true,
+                '+' => plus = true,
+                '0' => zero = true,
+                ' ' => space = true,
+                '#' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        let num = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let mut n: Option<usize> = None;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = Some(n.unwrap_or(0) * 10 + d as usize);
+                chars.next();
+            }
+            n
+        };
+        let width = num(&mut chars);
+        let prec = if chars.peek() == Some(&'.') {
+            chars.next();
+            Some(num(&mut chars).unwrap_or(0))
+        } else {
+            None
+        };
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(a) = rest.next() else {
+            let _ = write!(out, "%!{verb}(MISSING)");
+            continue;
+        };
+        let numeric = matches!(a, V::Val(Value::Number(_)));
+        let body = match verb {
+            's' | 'v' => {
+                let t = as_str(a);
+                match prec {
+                    Some(p) if verb == 's' => t.chars().take(p).collect(),
+                    _ => t,
                 }
             }
-            Some(o) => return xerr(format!("printf: verb %{o} is not supported")),
-            None => out.push('%'),
+            'q' => serde_json::to_string(&as_str(a)).unwrap_or_default(),
+            't' => match a {
+                V::Val(Value::Bool(b)) => b.to_string(),
+                other => format!("%!t({})", go_v(other)),
+            },
+            'c' => {
+                let n = as_int(a, "printf")?;
+                u32::try_from(n)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map(String::from)
+                    .unwrap_or_else(|| "\u{fffd}".into())
+            }
+            'd' | 'x' | 'X' if numeric => {
+                let n = as_int(a, "printf")?;
+                let mag = match verb {
+                    'd' => n.unsigned_abs().to_string(),
+                    'x' => format!("{:x}", n.unsigned_abs()),
+                    _ => format!("{:X}", n.unsigned_abs()),
+                };
+                let sign = if n < 0 {
+                    "-"
+                } else if plus {
+                    "+"
+                } else if space {
+                    " "
+                } else {
+                    ""
+                };
+                format!("{sign}{mag}")
+            }
+            'x' | 'X' => {
+                let h: String = as_str(a).bytes().map(|b| format!("{b:02x}")).collect();
+                if verb == 'X' {
+                    h.to_uppercase()
+                } else {
+                    h
+                }
+            }
+            'f' | 'F' | 'e' | 'g' if numeric => {
+                let f = a.value().as_f64().unwrap_or(0.0);
+                let t = match verb {
+                    'e' => format_exp(f, prec.unwrap_or(6)),
+                    'g' => match prec {
+                        Some(p) => format!("{f:.p$}"),
+                        None => format!("{f}"),
+                    },
+                    _ => format!("{f:.*}", prec.unwrap_or(6)),
+                };
+                if plus && f >= 0.0 {
+                    format!("+{t}")
+                } else {
+                    t
+                }
+            }
+            _ => format!("%!{verb}({})", go_v(a)),
+        };
+        let w = width.unwrap_or(0);
+        let len = body.chars().count();
+        if len >= w {
+            out.push_str(&body);
+        } else if minus {
+            out.push_str(&body);
+            out.push_str(&" ".repeat(w - len));
+        } else if zero && numeric {
+            let (sign, digits) = match body.strip_prefix(['-', '+']) {
+                Some(d) => (&body[..1], d),
+                None => ("", body.as_str()),
+            };
+            out.push_str(sign);
+            out.push_str(&"0".repeat(w - len));
+            out.push_str(digits);
+        } else {
+            out.push_str(&" ".repeat(w - len));
+            out.push_str(&body);
         }
     }
+    let extra: Vec<String> = rest.map(go_v).collect();
+    if !extra.is_empty() {
+        let _ = write!(out, "%!(EXTRA {})", extra.join(", "));
+    }
     Ok(out)
+}
+
+/// `%e`: Go writes at least two exponent digits (`1.500000e+00`).
+fn format_exp(f: f64, prec: usize) -> String {
+    let t = format!("{f:.prec$e}");
+    match t.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', e),
+            };
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => t,
+    }
+}
+
+/// Go's `html/template`-style escaping of `html`.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            '\0' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            b => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Go's `template.JSEscapeString`.
+fn js_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '<' => out.push_str("\\u003C"),
+            '>' => out.push_str("\\u003E"),
+            '&' => out.push_str("\\u0026"),
+            '=' => out.push_str("\\u003D"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn compare(a: &V, b: &V) -> Option<std::cmp::Ordering> {
@@ -725,50 +1085,115 @@ fn compare(a: &V, b: &V) -> Option<std::cmp::Ordering> {
 }
 
 impl Exec {
-    fn list(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Res<()> {
+    fn list(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Res<Flow> {
+        let depth = self.vars.borrow().len();
+        let r = self.list_inner(nodes, dot, out);
+        self.vars.borrow_mut().truncate(depth);
+        r
+    }
+
+    /// Binds a declaration's variables (or assigns an outer one).
+    fn bind(&self, d: &Decl, vals: &[Value]) -> Res<()> {
+        let mut vars = self.vars.borrow_mut();
+        for (name, v) in d.vars.iter().zip(vals) {
+            if d.assign {
+                match vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => return xerr(format!("undefined variable: ${name}")),
+                }
+            } else {
+                vars.push((name.clone(), v.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn list_inner(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Res<Flow> {
         for n in nodes {
-            match n {
-                Node::Text(t) => out.push_str(t),
-                Node::Action(p) => out.push_str(&go_v(&self.pipe(p, dot)?)),
-                Node::If(p, body, els) => {
-                    if truthy(&self.pipe(p, dot)?) {
-                        self.list(body, dot, out)?;
-                    } else {
-                        self.list(els, dot, out)?;
-                    }
+            let depth = self.vars.borrow().len();
+            let flow = match n {
+                Node::Text(t) => {
+                    out.push_str(t);
+                    Flow::Next
                 }
-                Node::With(p, body, els) => {
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+                Node::Action(d, p) => {
                     let v = self.pipe(p, dot)?;
-                    if truthy(&v) {
-                        self.list(body, &v.value(), out)?;
+                    if d.vars.is_empty() {
+                        out.push_str(&go_v(&v));
                     } else {
-                        self.list(els, dot, out)?;
+                        self.bind(d, &[v.value()])?;
+                    }
+                    Flow::Next
+                }
+                Node::If(d, p, body, els) => {
+                    let v = self.pipe(p, dot)?;
+                    self.bind(d, &[v.value()])?;
+                    if truthy(&v) {
+                        self.list(body, dot, out)?
+                    } else {
+                        self.list(els, dot, out)?
                     }
                 }
-                Node::Range(p, body, els) => {
-                    let items: Vec<Value> = match self.pipe(p, dot)?.value() {
-                        Value::Array(a) => a,
+                Node::With(d, p, body, els) => {
+                    let v = self.pipe(p, dot)?;
+                    self.bind(d, &[v.value()])?;
+                    if truthy(&v) {
+                        self.list(body, &v.value(), out)?
+                    } else {
+                        self.list(els, dot, out)?
+                    }
+                }
+                Node::Range(d, p, body, els) => {
+                    let items: Vec<(Value, Value)> = match self.pipe(p, dot)?.value() {
+                        Value::Array(a) => a
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, v)| (Value::from(i), v))
+                            .collect(),
                         Value::Object(o) => o
                             .into_iter()
                             .filter(|(k, _)| !k.starts_with('$'))
-                            .map(|(_, v)| v)
+                            .map(|(k, v)| (Value::String(k), v))
                             .collect(),
                         Value::Null => Vec::new(),
-                        Value::Number(n) => (0..n.as_i64().unwrap_or(0)).map(Value::from).collect(),
+                        Value::Number(n) => (0..n.as_i64().unwrap_or(0))
+                            .map(|i| (Value::from(i), Value::from(i)))
+                            .collect(),
                         other => {
                             return xerr(format!("range can't iterate over {}", go_value(&other)))
                         }
                     };
+                    let mut flow = Flow::Next;
                     if items.is_empty() {
-                        self.list(els, dot, out)?;
+                        flow = self.list(els, dot, out)?;
                     }
-                    for it in &items {
-                        self.list(body, it, out)?;
+                    for (k, it) in &items {
+                        let depth = self.vars.borrow().len();
+                        match d.vars.len() {
+                            0 => {}
+                            1 => self.bind(d, std::slice::from_ref(it))?,
+                            _ => self.bind(d, &[k.clone(), it.clone()])?,
+                        }
+                        let f = self.list(body, it, out);
+                        self.vars.borrow_mut().truncate(depth);
+                        if f? == Flow::Break {
+                            break;
+                        }
                     }
+                    flow
                 }
+            };
+            if !matches!(n, Node::Action(..)) {
+                // Variables of an if/with/range pipeline live until its end.
+                self.vars.borrow_mut().truncate(depth);
+            }
+            if flow != Flow::Next {
+                return Ok(flow);
             }
         }
-        Ok(())
+        Ok(Flow::Next)
     }
 
     fn pipe(&self, p: &Pipeline, dot: &Value) -> Res<V> {
@@ -780,7 +1205,11 @@ impl Exec {
     }
 
     fn field(&self, path: &[String], dot: &Value) -> Res<V> {
-        let mut cur = V::Val(dot.clone());
+        self.field_of(V::Val(dot.clone()), path)
+    }
+
+    fn field_of(&self, start: V, path: &[String]) -> Res<V> {
+        let mut cur = start;
         for (i, name) in path.iter().enumerate() {
             cur = match cur {
                 V::Val(Value::Object(o)) => {
@@ -824,6 +1253,23 @@ impl Exec {
             Arg::Field(p) => self.field(p, dot),
             Arg::Lit(v) => Ok(V::Val(v.clone())),
             Arg::Sub(p) => self.pipe(p, dot),
+            Arg::Chain(p, tail) => {
+                let v = self.pipe(p, dot)?;
+                self.field_of(v, tail)
+            }
+            Arg::Var(name, tail) => {
+                let v = self
+                    .vars
+                    .borrow()
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone());
+                match v {
+                    Some(v) => self.field_of(V::Val(v), tail),
+                    None => xerr(format!("undefined variable: ${name}")),
+                }
+            }
             Arg::Func(f) => self.call(f, Vec::new()),
         }
     }
@@ -847,9 +1293,13 @@ impl Exec {
                     return Ok(v);
                 }
                 // A "method" with arguments: index into the value (`.Label "k"`).
+                // Docker's methods (`Label`) return "" for a missing key.
                 let mut all = vec![v];
                 all.extend(args);
-                self.call("index", all)
+                Ok(match self.call("index", all)? {
+                    V::Missing => V::Val(Value::String(String::new())),
+                    v => v,
+                })
             }
             other => {
                 if !args.is_empty() {
@@ -1015,6 +1465,58 @@ impl Exec {
                 .or(args.last())
                 .cloned()
                 .unwrap_or(V::Missing)),
+            "slice" => {
+                if args.is_empty() || args.len() > 4 {
+                    return xerr(format!(
+                        "wrong number of args for slice: want 1-4 got {}",
+                        args.len()
+                    ));
+                }
+                let idx = args[1..]
+                    .iter()
+                    .map(|a| as_int(a, "slice").map(|i| usize::try_from(i).unwrap_or(usize::MAX)))
+                    .collect::<Res<Vec<usize>>>()?;
+                let range = |len: usize| -> Res<(usize, usize)> {
+                    let lo = idx.first().copied().unwrap_or(0);
+                    let hi = idx.get(1).copied().unwrap_or(len);
+                    if lo > hi || hi > len {
+                        return xerr(format!(
+                            "error calling slice: index out of range: {}",
+                            if hi > len { hi } else { lo }
+                        ));
+                    }
+                    Ok((lo, hi))
+                };
+                match args[0].value() {
+                    Value::String(st) => {
+                        if idx.len() > 2 {
+                            return xerr("error calling slice: cannot 3-index slice a string");
+                        }
+                        let (lo, hi) = range(st.len())?;
+                        match st.get(lo..hi) {
+                            Some(sub) => s(sub.to_owned()),
+                            None => xerr("error calling slice: not at a character boundary"),
+                        }
+                    }
+                    Value::Array(a) => {
+                        let (lo, hi) = range(a.len())?;
+                        Ok(V::Val(Value::Array(a[lo..hi].to_vec())))
+                    }
+                    v => xerr(format!(
+                        "error calling slice: can't slice item of type {}",
+                        go_value(&v)
+                    )),
+                }
+            }
+            "html" => s(html_escape(
+                &args.iter().map(as_str).collect::<Vec<_>>().join(""),
+            )),
+            "urlquery" => s(query_escape(
+                &args.iter().map(as_str).collect::<Vec<_>>().join(""),
+            )),
+            "js" => s(js_escape(
+                &args.iter().map(as_str).collect::<Vec<_>>().join(""),
+            )),
             _ => xerr(format!("function {f:?} not defined")),
         }
     }
@@ -1238,7 +1740,8 @@ mod tests {
     fn errors_are_clear() {
         for bad in [
             "{{.Name",
-            "{{$x := .Name}}",
+            "{{$x, $y := .Name}}",
+            "{{(.A).}}",
             "{{if .A}}x",
             "{{end}}",
             "{{nosuchfunc .A}}",
@@ -1306,5 +1809,106 @@ mod tests {
         let f = Format::new("table", "table {{.ID}}").unwrap();
         assert!(f.table);
         assert_eq!(f.render(&header, &[], true).unwrap(), "CONTAINER ID\n");
+    }
+
+    #[test]
+    fn chaining_variables_and_builtins() {
+        let v = json!({
+            "Name": "/web",
+            "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "10.1.0.2"}, "n2": {"IPAddress": "10.2.0.3"}}},
+            "Mounts": [{"Source": "/a", "Destination": "/x"}, {"Source": "/b", "Destination": "/y"}],
+            "Config": {"Env": ["A=1", "B=2"], "Labels": {"k": "v", "a": "b"}},
+            "Count": 3
+        });
+        assert_eq!(
+            r(
+                r#"{{(index .NetworkSettings.Networks "bridge").IPAddress}}"#,
+                &v
+            ),
+            "10.1.0.2"
+        );
+        assert_eq!(
+            r("{{range .Mounts}}{{.Source}}:{{.Destination}} {{end}}", &v),
+            "/a:/x /b:/y "
+        );
+        assert_eq!(
+            r(
+                "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}};{{end}}",
+                &v
+            ),
+            "bridge=10.1.0.2;n2=10.2.0.3;"
+        );
+        assert_eq!(
+            r("{{range $i, $e := .Config.Env}}{{$i}}:{{$e}} {{end}}", &v),
+            "0:A=1 1:B=2 "
+        );
+        assert_eq!(
+            r("{{range $e := .Config.Env}}{{$e}}{{$.Name}} {{end}}", &v),
+            "A=1/web B=2/web "
+        );
+        assert_eq!(
+            r("{{$n := .Name}}{{with .Config}}{{$n}}{{end}}", &v),
+            "/web"
+        );
+        assert_eq!(r("{{$n := 1}}{{$n = 2}}{{$n}}", &v), "2");
+        assert_eq!(
+            r(
+                "{{range .Config.Env}}{{if eq . \"B=2\"}}{{break}}{{end}}{{.}}{{end}}",
+                &v
+            ),
+            "A=1"
+        );
+        assert_eq!(
+            r(
+                "{{range .Config.Env}}{{if eq . \"A=1\"}}{{continue}}{{end}}{{.}}{{end}}",
+                &v
+            ),
+            "B=2"
+        );
+        assert_eq!(r("{{.Name | upper}} {{.Name | lower | len}}", &v), "/WEB 4");
+        assert_eq!(
+            r(
+                r#"{{slice .Name 1}} {{slice .Name 1 3}} {{slice .Config.Env 1}}"#,
+                &v
+            ),
+            "web we [B=2]"
+        );
+        assert_eq!(
+            r(
+                r#"{{printf "%-6s|%5d|%05d|%.2f|%x|%q|%t" "ab" 42 -7 1.5 255 "q" true}}"#,
+                &v
+            ),
+            "ab    |   42|-0007|1.50|ff|\"q\"|true"
+        );
+        assert_eq!(
+            r(r#"{{printf "%s"}} {{printf "%d" 1 2}}"#, &v),
+            "%!s(MISSING) 1%!(EXTRA 2)"
+        );
+        assert_eq!(
+            r(r#"{{html "<a&b>"}} {{urlquery "a b/c"}} {{js "it's"}}"#, &v),
+            "&lt;a&amp;b&gt; a+b%2Fc it\\'s"
+        );
+        assert_eq!(
+            r(
+                r#"{{if and .Count (gt .Count 2)}}big{{else}}small{{end}}"#,
+                &v
+            ),
+            "big"
+        );
+        assert_eq!(r(r#"{{len (split (join .Config.Env ",") ",")}}"#, &v), "2");
+        assert_eq!(r(r#"{{(index .Mounts 1).Source}}"#, &v), "/b");
+        for bad in [
+            "{{$nope}}",
+            "{{$x = 1}}",
+            "{{if true}}{{$x := 1}}{{end}}{{$x}}",
+            "{{range $k, $v := .A}}{{end}}{{$v}}",
+        ] {
+            let e = Template::parse(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("undefined variable \"$"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(r("{{with $x := .Name}}{{$x}}{{end}}", &v), "/web");
     }
 }

@@ -1236,3 +1236,99 @@ fn network_commands_match_the_docker_cli() {
     );
     b.same(&["network", "ls", "--format", "{{.Name}}"]);
 }
+
+/// Go-template features people use with docker (chained fields, variables, range over maps,
+/// pipes, printf, slice, docker's own functions) give docker's output on the same daemon.
+#[test]
+fn templates_match_the_docker_cli() {
+    need_root!();
+    let b = Berthd::start();
+    let bind = b.dir.join("bind");
+    std::fs::create_dir_all(&bind).unwrap();
+    let vol = format!("{}:/x:ro", bind.display());
+    let (code, _, err) = b.b(&[
+        "run", "-d", "--name", "web", "--label", "a=1", "--label", "b=two", "-e", "K=v", "-v",
+        &vol, "busybox", "sleep", "100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.b(&["create", "--name", "idle", "busybox", "true"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, ip, _) = b.b(&[
+        "inspect",
+        "-f",
+        r#"{{(index .NetworkSettings.Networks "bridge").IPAddress}}"#,
+        "web",
+    ]);
+    let net = b.bip();
+    let prefix = &net[..net.rfind('.').unwrap() + 1];
+    assert!(ip.starts_with(prefix), "{ip} not in {net}");
+    let (_, out, _) = b.b(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}} {{range .Mounts}}{{.Destination}} {{.RW}}{{end}} {{.Name | upper}}",
+        "web",
+    ]);
+    assert_eq!(out, "a=1;b=two; /x false /WEB\n");
+    for t in [
+        r#"{{(index .NetworkSettings.Networks "bridge").IPAddress}}"#,
+        r#"{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.Mode}} {{end}}"#,
+        r#"{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}"#,
+        r#"{{range $i, $e := .Config.Env}}{{$i}}:{{$e}} {{end}}"#,
+        r#"{{$n := .Name}}{{with .State}}{{$n}} {{.Status}}{{end}}"#,
+        r#"{{.Name | upper}} {{.Name | lower | len}} {{title .State.Status}}"#,
+        r#"{{printf "%-8s|%5s|%q" .Name .Config.Image .Path}}"#,
+        r#"{{slice .Id 0 12}} {{truncate .Id 5}} {{pad .Name 2 3}}|"#,
+        r#"{{split .Name "/"}} {{join (split .Name "/") "-"}} {{index .Config.Cmd 0}}"#,
+        r#"{{json .Config.Labels}} {{json .Mounts}}"#,
+        r#"{{if .State.Running}}up{{else if .State.Paused}}paused{{else}}down{{end}}"#,
+        r#"{{if and .State.Running (eq .Config.Image "busybox")}}yes{{end}}"#,
+        r#"{{range .Config.Env}}{{if eq . "K=v"}}{{continue}}{{end}}{{.}}{{break}}{{end}}"#,
+        r#"{{println .Name}}{{len .Config.Env}}"#,
+        r#"{{- /* comment */ -}} {{ .HostConfig.NetworkMode -}} !"#,
+    ] {
+        let (code, _, err) = b.same(&["inspect", "-f", t, "web"]);
+        assert_eq!(code, 0, "{t}: {err}");
+        b.same(&["inspect", "-f", t, "idle"]);
+        b.same(&["container", "inspect", "--format", t, "web", "idle"]);
+    }
+    for f in [
+        r#"{{.ID}} {{.Names | upper}} {{.Label "a"}} {{.Status}}"#,
+        "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Labels}}",
+        "{{json .}}",
+        r#"{{.Names}}{{if .Mounts}} mounts={{.Mounts}}{{end}} {{printf "%.3s" .Image}}"#,
+    ] {
+        b.same(&["ps", "-a", "--format", f]);
+    }
+    for f in [
+        "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}",
+        "table {{.Repository}}\t{{.Tag}}\t{{.Size}}",
+        "{{json .}}",
+        r#"{{slice .ID 0 10}} {{printf "%-10s|" .Repository}}"#,
+    ] {
+        b.same(&["images", "--format", f]);
+    }
+    for f in [
+        "{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+        "{{range $id, $c := .Containers}}{{$c.Name}} {{end}}",
+        r#"{{index .Options "com.docker.network.bridge.name"}}|{{len .Containers}}"#,
+    ] {
+        b.same(&["network", "inspect", "-f", f, "bridge"]);
+    }
+    // Template errors: parse errors before any request (exit 64), execution errors (exit 1).
+    for (t, code) in [
+        ("{{$nope}}", 64),
+        ("{{.Name", 64),
+        ("{{range $x := .Mounts}}{{end}}{{$x}}", 64),
+        ("{{.Nope}}", 1),
+    ] {
+        let (c, _, err) = b.same(&["inspect", "-f", t, "web"]);
+        assert_eq!(c, code, "{t}: {err}");
+        let (c, _, _) = b.same(&["network", "inspect", "-f", t, "bridge"]);
+        assert_eq!(c, code, "{t}");
+    }
+    let (_, _, err) = b.b(&["inspect", "-f", "{{$nope}}", "web"]);
+    assert_eq!(
+        err,
+        "template parsing error: template: :1: undefined variable \"$nope\"\n"
+    );
+}

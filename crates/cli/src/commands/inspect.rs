@@ -201,8 +201,25 @@ pub fn print_raws(raws: &[String], format: Option<&str>) -> Result<(), CmdError>
     Ok(())
 }
 
+/// Parses `-f/--format` before any request, as the docker CLI does: a bad template is
+/// `template parsing error: template: :1: …`, exit 64.
+pub fn check_template(format: Option<&str>) -> Result<(), CmdError> {
+    if let Some(f) = format.filter(|f| !f.is_empty() && *f != "json") {
+        if let Err(format::FormatError::Parse(m)) =
+            format::Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))
+        {
+            return Err(CmdError::Status {
+                message: format!("template parsing error: template: :1: {m}"),
+                code: 64,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(ctx: &Ctx, args: InspectArgs) -> CmdResult {
+    check_template(args.format.as_deref())?;
     let mut raws = Vec::new();
     let mut errs = Vec::new();
     for n in &args.names {

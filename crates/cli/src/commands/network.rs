@@ -245,6 +245,7 @@ fn ls(ctx: &Ctx, a: LsArgs) -> CmdResult {
 }
 
 fn inspect(ctx: &Ctx, a: InspectArgs) -> CmdResult {
+    super::inspect::check_template(a.format.as_deref())?;
     let mut raws = Vec::new();
     let mut errs = Vec::new();
     for n in &a.names {
