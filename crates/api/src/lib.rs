@@ -18,6 +18,7 @@
 //! - [`network`]: networks, create / connect / disconnect bodies, endpoint settings.
 //! - [`volume`]: volumes, create / list / prune bodies.
 //! - [`system`]: `/version`, `/info`, event messages, `/system/df`, `/auth`.
+//! - [`dockerignore`]: the build context's `.dockerignore` matcher (pure).
 //! - [`de`]: serde helpers giving Go's leniency and shapes (null-as-default, `StrSlice`,
 //!   map-of-empty-objects sets, base64 bytes).
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@
 
 pub mod container;
 pub mod de;
+pub mod dockerignore;
 pub mod error;
 pub mod filters;
 pub mod image;

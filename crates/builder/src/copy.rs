@@ -535,9 +535,7 @@ mod tests {
         let got =
             expand_sources(root.as_fd(), &["src/*.txt".into(), "src/sub".into()]).expect("expand");
         assert_eq!(got, vec!["src/a.txt", "src/b.txt", "src/sub"]);
-        let e = expand_sources(root.as_fd(), &["nope".into()])
-            .err()
-            .expect("missing");
+        let e = expand_sources(root.as_fd(), &["nope".into()]).expect_err("missing");
         assert!(
             e.to_string().contains("stat nope: file does not exist"),
             "{e}"

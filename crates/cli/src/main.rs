@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
-    self, attach, commit, create, diff, events, exec, export, history, images, import, info,
+    self, attach, build, commit, create, diff, events, exec, export, history, images, import, info,
     inspect, lifecycle, load, logs, network, port, prune, ps, registry, rename, rm, rmi, run, save,
     stats, system, tag, top, update, version, volume, wait, CmdError, Ctx,
 };
@@ -26,6 +26,8 @@ struct Cli {
 enum Cmd {
     /// Create and run a new container from an image
     Run(run::RunArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Create a new container
     Create(create::CreateArgs),
     /// Execute a command in a running container
@@ -109,6 +111,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        cmd: BuilderCmd,
+    },
     /// Manage networks
     Network {
         #[command(subcommand)]
@@ -124,6 +131,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: system::SystemCmd,
     },
+}
+
+/// `berth builder ...`.
+#[derive(Debug, Subcommand)]
+enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Remove build cache
+    Prune(build::PruneArgs),
 }
 
 /// `berth container ...`: the container verbs under their group names.
@@ -184,6 +200,8 @@ enum ContainerCmd {
 /// `berth image ...`.
 #[derive(Debug, Subcommand)]
 enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -268,6 +286,7 @@ fn image(ctx: &Ctx, cmd: ImageCmd) -> commands::CmdResult {
     dispatch(
         ctx,
         match cmd {
+            ImageCmd::Build(a) => Cmd::Build(a),
             ImageCmd::History(a) => Cmd::History(a),
             ImageCmd::Import(a) => Cmd::Import(a),
             ImageCmd::Inspect(a) => Cmd::Inspect(a.of("image")),
@@ -290,6 +309,11 @@ fn host(flag: Option<String>) -> String {
 fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
     match cmd {
         Cmd::Run(a) => run::run(ctx, a),
+        Cmd::Build(a) => build::run(ctx, a),
+        Cmd::Builder { cmd } => match cmd {
+            BuilderCmd::Build(a) => build::run(ctx, *a),
+            BuilderCmd::Prune(a) => build::prune(ctx, a),
+        },
         Cmd::Create(a) => create::run(ctx, a),
         Cmd::Exec(a) => exec::run(ctx, a),
         Cmd::Ps(a) => ps::run(ctx, a),

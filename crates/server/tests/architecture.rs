@@ -18,7 +18,8 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 "berth-shim",
             ],
         ),
-        ("berth-builder", &["berth-image"]),
+        // The .dockerignore matcher lives in api: the client filters the context with it too.
+        ("berth-builder", &["berth-image", "berth-api"]),
         ("berth-shim", &["berth-runtime"]),
         ("berth-api", &[]),
         ("berth-image", &[]),

@@ -583,3 +583,87 @@ fn add_downloads_urls_and_rmi_removes_the_step_images() {
         ok(&b, &["images", "-a"])
     );
 }
+
+/// `berth args` against this daemon: (code, stdout, stderr).
+fn berth(b: &Berthd, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_berthd")).with_file_name("berth");
+    assert!(
+        exe.exists(),
+        "{} missing: cargo build --workspace --bins first",
+        exe.display()
+    );
+    let mut c = std::process::Command::new(exe)
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", b.sock().display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut i = c.stdin.take().unwrap();
+    if let Some(t) = stdin {
+        i.write_all(t.as_bytes()).unwrap();
+    }
+    drop(i);
+    let o = c.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn berth_build_matches_docker_build() {
+    need_root!();
+    let b = Berthd::start();
+    let ctx = context(
+        &b,
+        "cli",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY . /c/\nRUN ls /c > /list\nCMD [\"cat\", \"/list\"]\n",
+            ),
+            (".dockerignore", "*.log\n"),
+            ("a.txt", "a\n"),
+            ("b.log", "b\n"),
+        ],
+    );
+    let (code, bout, berr) = berth(&b, &["build", "-t", "fromberth", s(&ctx)], None);
+    assert_eq!(code, 0, "{bout}{berr}");
+    let dout = ok(&b, &["build", "-t", "fromdocker", s(&ctx)]);
+    // The same steps, and docker's build hits the cache berth's filled: the same image.
+    let steps = |o: &str| -> Vec<String> {
+        o.lines()
+            .filter(|l| l.starts_with("Step "))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(steps(&bout), steps(&dout));
+    let id = |n: &str| ok(&b, &["inspect", "-f", "{{.Id}}", n]);
+    assert_eq!(id("fromberth"), id("fromdocker"));
+    assert_eq!(run(&b, "fromberth", "cat /list"), "Dockerfile\na.txt\n");
+    assert!(
+        berr.contains("Sending build context to Docker daemon"),
+        "{berr}"
+    );
+    // -q prints the ID; --iidfile writes it.
+    let iid = b.dir.join("iid");
+    let (code, q, _) = berth(&b, &["build", "-q", "--iidfile", s(&iid), s(&ctx)], None);
+    assert_eq!(code, 0);
+    assert_eq!(q.trim(), id("fromberth").trim());
+    assert_eq!(
+        std::fs::read_to_string(&iid).unwrap(),
+        id("fromberth").trim()
+    );
+    // A Dockerfile on stdin, a failing step's exit code.
+    let (code, out, err) = berth(&b, &["build", "-"], Some("FROM busybox\nRUN exit 4\n"));
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(err.contains("returned a non-zero code: 4"), "{err}");
+    // builder prune.
+    let (code, out, _) = berth(&b, &["builder", "prune", "-f"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+}

@@ -6,6 +6,7 @@
 //! and the signal-forwarding thread of `run`/`exec`.
 
 pub mod attach;
+pub mod build;
 pub mod commit;
 pub mod create;
 pub mod detach;
