@@ -8,6 +8,8 @@
 //!   hijacked attach/exec connections, the 8-byte frame demultiplexer ([`client::demux`]).
 //! - [`format`]: `--format` (Go-template subset, `table`, tabwriter alignment).
 //! - [`units`]: human durations and sizes, byte amounts, timestamps.
+//! - [`progress`]: Docker's JSON-message progress display (bars on a terminal, plain lines
+//!   otherwise) for pull, push, load and build.
 //! - [`term`]: raw mode and window size of the local terminal (rustix termios).
 //! - [`commands`]: one module per command (`run`, `ps`, `images`, ...), each with its clap
 //!   arguments and a `run` function returning the exit status.
@@ -17,5 +19,6 @@
 pub mod client;
 pub mod commands;
 pub mod format;
+pub mod progress;
 pub mod term;
 pub mod units;

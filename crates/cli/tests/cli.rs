@@ -1332,3 +1332,191 @@ fn templates_match_the_docker_cli() {
         "template parsing error: template: :1: undefined variable \"$nope\"\n"
     );
 }
+
+/// A `docker-registry` on a loopback port without auth, killed when dropped.
+struct Registry {
+    child: Child,
+    port: u16,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Option<Registry> {
+        let bin = Path::new("/usr/bin/docker-registry");
+        if !bin.exists() {
+            assert!(std::env::var("CI").is_err(), "CI installs docker-registry");
+            eprintln!("skipped: docker-registry missing");
+            return None;
+        }
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let reg = Registry { child, port };
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Some(reg)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// pull, push and load print what docker prints: plain lines into a pipe, and on a terminal
+/// the per-layer lines rewritten in place (escape sequences in the raw output, one line per
+/// layer on the screen), compared with the docker CLI on the same berthd through tmux.
+#[test]
+fn progress_matches_the_docker_cli_on_a_terminal_and_off_it() {
+    need_root!();
+    let b = Berthd::start();
+    let Some(reg) = Registry::start(&b.dir.join("registry")) else {
+        return;
+    };
+    let name = format!("127.0.0.1:{}/p/bb:1", reg.port);
+    assert_eq!(b.b(&["tag", "busybox", &name]).0, 0);
+    let (code, out, err) = b.b(&["push", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": Pushed\n"), "{out}");
+    // The second push: every layer exists; docker prints the same lines.
+    let (_, out, _) = b.same(&["push", &name]);
+    assert!(out.contains(": Layer already exists\n"), "{out}");
+    // Off a terminal: no escape sequences, no bars; the same lines as docker. Only the
+    // registry keeps the layers once the image is removed by ID (a name's removal leaves the
+    // pushed image behind under its digest).
+    let (_, id, _) = b.b(&["images", "-q", &name]);
+    let id = id.trim().to_owned();
+    let rmi = || {
+        let (code, _, err) = b.b(&["rmi", "-f", &id]);
+        assert_eq!(code, 0, "{err}");
+    };
+    rmi();
+    let (_, bout, _) = b.b(&["pull", &name]);
+    rmi();
+    if have_docker() {
+        let (_, dout, _) = b.d(&["pull", &name]);
+        rmi();
+        assert_eq!(dout, bout);
+    }
+    assert!(!bout.contains('\x1b'), "{bout:?}");
+    assert!(bout.contains(": Pull complete\n"), "{bout}");
+    assert!(bout.ends_with(&format!("{name}\n")), "{bout}");
+    let layers: Vec<&str> = bout
+        .lines()
+        .filter_map(|l| l.strip_suffix(": Pull complete"))
+        .collect();
+    assert!(!layers.is_empty(), "{bout}");
+
+    // On a terminal (script gives the command a pty): the raw bytes move the cursor and erase.
+    let raw_file = b.dir.join("pull.raw");
+    let st = Command::new("script")
+        .args(["-qefc"])
+        .arg(format!(
+            "env BERTH_HOST={} {} pull {name}",
+            b.host(),
+            berth_bin().display()
+        ))
+        .arg(&raw_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let raw = String::from_utf8_lossy(&std::fs::read(&raw_file).unwrap()).into_owned();
+    assert!(
+        raw.contains("\x1b[1A\x1b[2K\r") && raw.contains("\x1b[1B"),
+        "{raw:?}"
+    );
+    for l in &layers {
+        assert!(raw.contains(&format!("{l}: Pull complete \r")), "{raw:?}");
+    }
+    rmi();
+
+    // Through tmux: the screen berth leaves equals docker's.
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux missing: terminal comparison skipped");
+        return;
+    }
+    let screen = |client: &str, args: &str, n: u32| -> String {
+        let cmd = if client == "berth" {
+            format!(
+                "env BERTH_HOST={} {} {args}",
+                b.host(),
+                berth_bin().display()
+            )
+        } else {
+            format!(
+                "env DOCKER_HOST={} DOCKER_CONFIG={} docker {args}",
+                b.host(),
+                b.dir.join("docker-config").display()
+            )
+        };
+        let t = Tmux::start(
+            &format!("berthP{:x}{n}", std::process::id()),
+            &format!("{cmd}; echo EXIT=$?; sleep 60"),
+        )
+        .unwrap();
+        let pane = t.wait_for("EXIT=");
+        assert!(pane.contains("EXIT=0"), "{pane}");
+        pane
+    };
+    let bpane = screen("berth", &format!("pull {name}"), 1);
+    rmi();
+    for l in &layers {
+        assert_eq!(
+            bpane.matches(&format!("{l}: ")).count(),
+            1,
+            "one line per layer: {bpane}"
+        );
+    }
+    assert!(
+        bpane.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{bpane}"
+    );
+    if have_docker() {
+        let dpane = screen("docker", &format!("pull {name}"), 2);
+        assert_eq!(dpane, bpane);
+    }
+    // load on a terminal: the daemon's "Loading layer" bars, then "Loaded image".
+    let tar = b.dir.join("saved.tar");
+    assert_eq!(b.b(&["pull", "-q", &name]).0, 0);
+    let (code, _, err) = b.b(&["save", "-o", tar.to_str().unwrap(), &name]);
+    assert_eq!(code, 0, "{err}");
+    rmi();
+    let load = format!("load -i {}", tar.display());
+    let bpane = screen("berth", &load, 3);
+    assert!(bpane.contains("Loaded image"), "{bpane}");
+    if have_docker() {
+        let (_, id, _) = b.b(&["images", "-q"]);
+        for i in id.split_whitespace() {
+            b.b(&["rmi", "-f", i]);
+        }
+        let dpane = screen("docker", &load, 4);
+        assert_eq!(dpane, bpane);
+    }
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CmdError, CmdResult, Ctx};
-use crate::client::{read_progress, Body, Request};
+use crate::client::{Body, Request};
 use crate::term;
 
 /// `berth load`.
@@ -21,34 +21,16 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
-/// As [`print_progress`], printing nothing with `quiet` (errors still end it).
+/// Displays a progress stream as the docker CLI does (bars on a terminal, plain lines
+/// otherwise), printing nothing with `quiet` (errors still end it).
 pub fn print_progress_quiet(resp: impl Read, quiet: bool) -> Result<(), CmdError> {
-    if quiet {
-        read_progress(resp, |_| {})?;
-        return Ok(());
-    }
-    print_progress(resp)
+    crate::progress::display_stdout(resp, quiet)?;
+    Ok(())
 }
 
-/// Prints a progress stream the way the docker CLI does off a terminal.
+/// [`print_progress_quiet`] without `quiet`.
 pub fn print_progress(resp: impl Read) -> Result<(), CmdError> {
-    read_progress(resp, |m| {
-        if !m.stream.is_empty() {
-            super::out(&m.stream);
-        } else if !m.status.is_empty()
-            && !m
-                .progress_detail
-                .as_ref()
-                .is_some_and(|d| d.current != 0 || d.total != 0)
-        {
-            if m.id.is_empty() {
-                super::out(&format!("{}\n", m.status));
-            } else {
-                super::out(&format!("{}: {}\n", m.id, m.status));
-            }
-        }
-    })?;
-    Ok(())
+    print_progress_quiet(resp, false)
 }
 
 /// Runs the command.

@@ -177,8 +177,7 @@ pub struct PullArgs {
     pub name: String,
 }
 
-/// Prints a pull/push progress stream (plain lines, as docker off a terminal); the last
-/// `status` and the first error.
+/// Displays a pull/push progress stream ([`crate::progress`]).
 fn progress(resp: impl Read, quiet: bool) -> Result<(), CmdError> {
     super::load::print_progress_quiet(resp, quiet)
 }
@@ -254,12 +253,7 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> CmdResult {
     }
     req.headers
         .push(("X-Registry-Auth".into(), auth_header(&a.name)));
-    if !a.quiet {
-        super::out(&format!(
-            "The push refers to repository [{}]\n",
-            full_name(&name)
-        ));
-    }
+    // "The push refers to repository [...]" is the daemon's first message.
     let resp = ctx.client.send(req)?;
     progress(resp, a.quiet)?;
     if a.quiet {
