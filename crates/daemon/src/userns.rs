@@ -11,10 +11,10 @@
 //! volumes are owned by the remapped root, and copy-up into volumes shifts owners; `--privileged`
 //! and the host's network or pid namespace need `--userns=host` (Docker's rules).
 //!
-//! On disk, the daemon's trees stay root-owned and unwritable by the remapped ids: the data and
-//! exec roots are `0710 root:<remapped gid>` (only the remapped group may traverse, to reach
-//! volumes and the container's own files), and the layer store stays `0700 root` so a remapped
-//! root cannot reach other containers' layers.
+//! On disk, the daemon's trees stay root-owned and unwritable by the remapped ids: the data root
+//! is `0710 root:<remapped gid>` (only the remapped group may traverse, to reach volumes and the
+//! container's own files), the exec root and the layer store are `0700 root` so a remapped root
+//! can reach neither shims' sockets nor other containers' layers.
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -332,16 +332,17 @@ pub fn secure_dir(dir: &Path, mode: u32, remap: Option<&Remap>) -> Result<()> {
     Ok(())
 }
 
-/// The data and exec roots under remap: `0710 root:<remapped gid>`, `containers/` likewise
-/// (each container's bundle and files are reached through it), and every other top-level tree
-/// of the data root but `volumes/` and `bin/` root-only (`0700`): the layer store, content and
-/// image metadata are none of a remapped root's business. Without remap nothing changes.
+/// The roots under remap: the data root `0710 root:<remapped gid>`, `containers/` likewise
+/// (each container's bundle and files are reached through it), every other top-level tree of
+/// the data root but `volumes/` and `bin/` root-only (`0700`): the layer store, content and
+/// image metadata are none of a remapped root's business; the exec root `0700` (nothing in a
+/// container opens a path there). Without remap nothing changes.
 pub fn secure_roots(cfg: &crate::DaemonConfig) -> Result<()> {
     let Some(r) = cfg.userns_remap.as_ref() else {
         return Ok(());
     };
     secure_dir(&cfg.data_root, 0o710, Some(r))?;
-    secure_dir(&cfg.exec_root, 0o710, Some(r))?;
+    secure_dir(&cfg.exec_root, 0o700, None)?;
     secure_dir(&cfg.containers_dir(), 0o710, Some(r))?;
     for e in fs::read_dir(&cfg.data_root)? {
         let e = e?;

@@ -391,10 +391,14 @@ fn a_remapped_root_cannot_reach_or_change_the_daemons_files() {
     let m = std::fs::metadata(&root).unwrap();
     assert_eq!(m.permissions().mode() & 0o7777, 0o710, "data root mode");
     assert_eq!((m.uid(), m.gid()), (0, gid), "data root owner");
-    for d in ["snapshots", "content"] {
-        let m = std::fs::metadata(root.join(d)).unwrap();
-        assert_eq!(m.permissions().mode() & 0o777, 0o700, "{d}");
-        assert_eq!(m.uid(), 0, "{d}");
+    for d in [
+        root.join("snapshots"),
+        root.join("content"),
+        b.dir.join("run"),
+    ] {
+        let m = std::fs::metadata(&d).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o700, "{}", d.display());
+        assert_eq!(m.uid(), 0, "{}", d.display());
     }
     ok(&b, &["volume", "create", "vv"]);
     // The whole data root bound into a remapped container, as if it had escaped to the host.
@@ -647,6 +651,11 @@ fn init_user_and_shared_namespaces_work_remapped() {
         .lines()
         .nth(1),
         Some("docker-init")
+    );
+    // A terminal: the pty is made inside the container's devpts.
+    assert_eq!(
+        ok(&b, &["run", "--rm", "-t", "busybox", "tty"]).trim(),
+        "/dev/pts/0"
     );
     let id = ok(
         &b,
