@@ -119,6 +119,8 @@ struct Builder<'b, B: BuildBackend + ?Sized> {
     opts: &'b BuildOptions,
     escape: char,
     context: BorrowedFd<'b>,
+    /// File digests of the context computed while it streamed in.
+    known: &'b copy::Known,
     meta_args: Vec<(String, String)>,
     used_args: BTreeSet<String>,
     epoch: Option<i64>,
@@ -269,6 +271,17 @@ pub fn build<B: BuildBackend + ?Sized>(
     opts: &BuildOptions,
     out: Out<'_>,
 ) -> Result<BuildResult, BuildError> {
+    build_with(be, context, &copy::Known::new(), opts, out)
+}
+
+/// [`build`] with the context's file digests known (see [`crate::Context::digests`]).
+pub fn build_with<B: BuildBackend + ?Sized>(
+    be: &mut B,
+    context: BorrowedFd<'_>,
+    known: &copy::Known,
+    opts: &BuildOptions,
+    out: Out<'_>,
+) -> Result<BuildResult, BuildError> {
     let df = parse(&opts.dockerfile)?;
     let escape = df.directives.escape;
     if df.nodes.is_empty() {
@@ -303,6 +316,7 @@ pub fn build<B: BuildBackend + ?Sized>(
         opts,
         escape,
         context,
+        known,
         meta_args: Vec::new(),
         used_args: BTreeSet::new(),
         epoch: None,
@@ -1087,11 +1101,17 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         let mut dir_srcs: Vec<String> = Vec::new();
         let mut digest = String::new();
         let mut archives: Vec<String> = Vec::new();
+        let no_digests = copy::Known::new();
+        let known = if from.is_some() {
+            &no_digests
+        } else {
+            self.known
+        };
         {
             let mut scan = |root: BorrowedFd<'_>| -> Result<(), BuildError> {
                 if !locals.is_empty() {
                     matched = copy::expand_sources(root, &locals).map_err(fail)?;
-                    digest = copy::digest(root, &matched).map_err(fail)?;
+                    digest = copy::digest(root, &matched, known).map_err(fail)?;
                     dir_srcs = matched
                         .iter()
                         .filter(|m| copy::is_dir(root, m) == Some(true))

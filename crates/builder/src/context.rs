@@ -14,6 +14,7 @@ pub struct Context {
     dir: tempfile::TempDir,
     root: std::fs::File,
     ignore: Ignore,
+    digests: crate::copy::Known,
 }
 
 impl Context {
@@ -27,24 +28,37 @@ impl Context {
             .map_err(|e| BuildError::Backend(format!("context directory: {e}")))?;
         let root = std::fs::File::open(dir.path())
             .map_err(|e| BuildError::Backend(format!("context directory: {e}")))?;
+        let mut padded = Padded::new(r);
         berth_image::copy::extract(
             root.as_fd(),
             "/",
-            Padded::new(r),
+            &mut padded,
             berth_image::copy::ExtractOptions::default(),
         )
         .map_err(|e| BuildError::Invalid(format!("error reading the build context: {e}")))?;
+        let digests = std::mem::take(&mut padded.digests);
         let ignore = match berth_image::copy::read_file(root.as_fd(), "/.dockerignore", 1 << 20) {
             Ok(b) => Ignore::parse(&String::from_utf8_lossy(&b))
                 .map_err(|e| BuildError::Invalid(format!(".dockerignore: {e}")))?,
             Err(_) => Ignore::default(),
         };
-        Ok(Context { dir, root, ignore })
+        Ok(Context {
+            dir,
+            root,
+            ignore,
+            digests,
+        })
     }
 
     /// The context's root directory.
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()
+    }
+
+    /// Content digests of the context's files, computed as they streamed in (so a cached
+    /// build does not read them again).
+    pub fn digests(&self) -> &crate::copy::Known {
+        &self.digests
     }
 
     /// Its path on the host.
@@ -119,6 +133,25 @@ pub(crate) struct Padded<R> {
     /// Past the end-of-archive block: pass through.
     trailer: bool,
     done: bool,
+    /// The current entry: a regular file being hashed, or a GNU long name / PAX header whose
+    /// data names the next entry.
+    entry: EntryState,
+    next_name: Option<String>,
+    /// Content digests of the regular files that went through, by cleaned path.
+    pub(crate) digests: crate::copy::Known,
+}
+
+enum EntryState {
+    None,
+    File {
+        name: String,
+        size: u64,
+        hasher: sha2::Sha256,
+    },
+    Names {
+        pax: bool,
+        data: Vec<u8>,
+    },
 }
 
 impl<R: std::io::Read> Padded<R> {
@@ -131,6 +164,85 @@ impl<R: std::io::Read> Padded<R> {
             pad_left: 0,
             trailer: false,
             done: false,
+            entry: EntryState::None,
+            next_name: None,
+            digests: crate::copy::Known::new(),
+        }
+    }
+
+    fn on_data(&mut self, data: &[u8]) {
+        match &mut self.entry {
+            EntryState::None => {}
+            EntryState::File { hasher, .. } => sha2::Digest::update(hasher, data),
+            EntryState::Names { data: d, .. } => {
+                if d.len() < 1 << 20 {
+                    d.extend_from_slice(data);
+                }
+            }
+        }
+        if self.data_left == 0 {
+            match std::mem::replace(&mut self.entry, EntryState::None) {
+                EntryState::None => {}
+                EntryState::File { name, size, hasher } => {
+                    let hex = hex::encode(sha2::Digest::finalize(hasher));
+                    self.digests.insert(clean(&name), (size, hex));
+                }
+                EntryState::Names { pax: false, data } => {
+                    let n = String::from_utf8_lossy(&data);
+                    self.next_name = Some(n.trim_end_matches('\0').to_string());
+                }
+                EntryState::Names { pax: true, data } => {
+                    // Records: "<len> key=value\n".
+                    let text = String::from_utf8_lossy(&data);
+                    for rec in text.split('\n') {
+                        if let Some((_, kv)) = rec.split_once(' ') {
+                            if let Some(p) = kv.strip_prefix("path=") {
+                                self.next_name = Some(p.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_header(&mut self, h: &[u8], size: u64) {
+        let field = |b: &[u8]| {
+            let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+            String::from_utf8_lossy(&b[..n]).into_owned()
+        };
+        self.entry = match h[156] {
+            b'L' => EntryState::Names {
+                pax: false,
+                data: Vec::new(),
+            },
+            b'x' => EntryState::Names {
+                pax: true,
+                data: Vec::new(),
+            },
+            b'g' => EntryState::None,
+            b'0' | 0 | b'7' => {
+                let name = self.next_name.take().unwrap_or_else(|| {
+                    let (name, prefix) = (field(&h[..100]), field(&h[345..500]));
+                    if prefix.is_empty() || &h[257..262] != b"ustar" {
+                        name
+                    } else {
+                        format!("{prefix}/{name}")
+                    }
+                });
+                EntryState::File {
+                    name,
+                    size,
+                    hasher: sha2::Digest::new(),
+                }
+            }
+            _ => {
+                self.next_name = None;
+                EntryState::None
+            }
+        };
+        if size == 0 {
+            self.on_data(&[]);
         }
     }
 
@@ -178,6 +290,7 @@ impl<R: std::io::Read> std::io::Read for Padded<R> {
                 }
                 if self.data_left > 0 {
                     self.data_left -= n as u64;
+                    self.on_data(&buf[..n]);
                 } else {
                     self.pad_left -= n as u64;
                 }
@@ -209,6 +322,7 @@ impl<R: std::io::Read> std::io::Read for Padded<R> {
                 let size = header_size(&h[124..136]);
                 self.data_left = size;
                 self.pad_left = (512 - size % 512) % 512;
+                self.on_header(&h, size);
             }
             self.pending = h;
             self.pos = 0;
@@ -263,6 +377,18 @@ mod tests {
         let mut same = Vec::new();
         Padded::new(&full[..]).read_to_end(&mut same).unwrap();
         assert_eq!(same, full);
+    }
+
+    #[test]
+    fn file_digests_are_taken_on_the_way() {
+        let long = format!("{}/file", "d".repeat(120));
+        let full = tar_of(&[("a", b"hello"), (long.as_str(), b"x")]);
+        let mut p = Padded::new(&full[..]);
+        let mut out = Vec::new();
+        p.read_to_end(&mut out).unwrap();
+        let want = |d: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(d));
+        assert_eq!(p.digests.get("a"), Some(&(5, want(b"hello"))));
+        assert_eq!(p.digests.get(&long), Some(&(1, want(b"x"))));
     }
 
     #[test]

@@ -300,9 +300,18 @@ fn walk_dir(
     Ok(())
 }
 
+/// Content digests of files known in advance (hashed as the context streamed in), by path
+/// relative to the root, with the size they had.
+pub type Known = std::collections::HashMap<String, (u64, String)>;
+
 /// The cache digest of sources: for every entry its relative path, type, mode, owner, link
-/// target and content — not its times.
-pub fn digest(root: BorrowedFd<'_>, sources: &[String]) -> Result<String, CopyError> {
+/// target and content digest — not its times. File digests come from `known` when it has the
+/// file at its size, else the file is read.
+pub fn digest(
+    root: BorrowedFd<'_>,
+    sources: &[String],
+    known: &Known,
+) -> Result<String, CopyError> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     for s in sources {
@@ -320,15 +329,28 @@ pub fn digest(root: BorrowedFd<'_>, sources: &[String]) -> Result<String, CopyEr
                 h.update(b"\0");
             }
             if let Some(f) = &mut e.file {
-                loop {
-                    let n = f.read(&mut buf).map_err(|source| CopyError::Io {
-                        path: s.clone(),
-                        source,
-                    })?;
-                    if n == 0 {
-                        break;
+                let path = if e.rel.is_empty() {
+                    s.clone()
+                } else {
+                    format!("{s}/{}", e.rel)
+                };
+                let size = e.stat.st_size as u64;
+                match known.get(&path).filter(|(n, _)| *n == size) {
+                    Some((_, d)) => h.update(d.as_bytes()),
+                    None => {
+                        let mut fh = Sha256::new();
+                        loop {
+                            let n = f.read(&mut buf).map_err(|source| CopyError::Io {
+                                path: s.clone(),
+                                source,
+                            })?;
+                            if n == 0 {
+                                break;
+                            }
+                            fh.update(&buf[..n]);
+                        }
+                        h.update(hex::encode(fh.finalize()).as_bytes());
                     }
-                    h.update(&buf[..n]);
                 }
                 h.update(b"\0");
             }
@@ -569,16 +591,22 @@ mod tests {
     fn digest_follows_content_not_times() {
         let (t, root) = tree();
         let srcs = vec!["src".to_string()];
-        let d1 = digest(root.as_fd(), &srcs).expect("digest");
+        let d1 = digest(root.as_fd(), &srcs, &Known::new()).expect("digest");
         let f = std::fs::File::options()
             .write(true)
             .open(t.path().join("src/a.txt"))
             .expect("open");
         f.set_modified(std::time::SystemTime::UNIX_EPOCH)
             .expect("mtime");
-        assert_eq!(digest(root.as_fd(), &srcs).expect("digest"), d1);
+        assert_eq!(
+            digest(root.as_fd(), &srcs, &Known::new()).expect("digest"),
+            d1
+        );
         std::fs::write(t.path().join("src/a.txt"), "changed").expect("w");
-        assert_ne!(digest(root.as_fd(), &srcs).expect("digest"), d1);
+        assert_ne!(
+            digest(root.as_fd(), &srcs, &Known::new()).expect("digest"),
+            d1
+        );
     }
 
     #[test]

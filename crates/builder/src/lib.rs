@@ -22,7 +22,7 @@ pub mod instructions;
 pub mod parser;
 
 pub use backend::{BackendError, BuildBackend, Event, History, ImageInfo, Out, StepContainer};
-pub use build::{build, BuildOptions, BuildResult};
+pub use build::{build, build_with, BuildOptions, BuildResult};
 pub use context::Context;
 pub use parser::ParseError;
 

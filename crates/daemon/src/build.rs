@@ -90,7 +90,7 @@ impl BuildService {
     /// Runs a build (blocking; call from a blocking thread inside the runtime).
     pub fn build(
         self: &Arc<Self>,
-        context: BorrowedFd<'_>,
+        context: &Context,
         opts: &berth_builder::BuildOptions,
         auth: BTreeMap<String, String>,
         out: Out<'_>,
@@ -101,7 +101,7 @@ impl BuildService {
             auth,
             made: Vec::new(),
         };
-        let res = berth_builder::build(&mut be, context, opts, out);
+        let res = berth_builder::build_with(&mut be, context.root(), context.digests(), opts, out);
         // Whatever a failure left: step containers are removed.
         for id in std::mem::take(&mut be.made) {
             let _ = be.rt.block_on(self.containers.remove(&id, true, true));

@@ -193,7 +193,7 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
             }
         };
         let t1 = std::time::Instant::now();
-        let r = builds.build(ctx.root(), &opts, auth, &mut out)?;
+        let r = builds.build(&ctx, &opts, auth, &mut out)?;
         tracing::debug!("build ran in {:?}", t1.elapsed());
         let t2 = std::time::Instant::now();
         drop(ctx);
