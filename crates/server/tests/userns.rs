@@ -686,3 +686,21 @@ fn init_user_and_shared_namespaces_work_remapped() {
     let ns = |t: &str| std::fs::read_link(format!("/proc/{}/ns/{t}", pid.trim())).unwrap();
     assert_eq!(out, format!("{}\n", ns("net").display()));
 }
+
+#[test]
+fn a_container_runs_only_under_the_mapping_it_was_made_with() {
+    need_root!();
+    let mut b = remapped();
+    let remapped_ctr = ok(&b, &["create", "busybox", "true"]);
+    let host_ctr = ok(&b, &["create", "--userns=host", "busybox", "true"]);
+    // The same data root under a berthd without --userns-remap.
+    b.crash();
+    b.spawn();
+    let (code, _, err) = b.d(&["start", remapped_ctr.trim()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("created with another user namespace mapping"),
+        "{err}"
+    );
+    ok(&b, &["start", "-a", host_ctr.trim()]);
+}

@@ -484,6 +484,15 @@ impl ContainerService {
             serde_json::to_vec_pretty(spec).map_err(|e| Error::internal(e.to_string()))?,
         )?;
         let snaps = &self.images.root().snapshots;
+        // The upper dir's owners follow the mapping the container was made with.
+        let want = crate::userns::for_container(self.cfg.userns_remap.as_ref(), &r.host_config)
+            .map(|m| m.snapshot_idmap());
+        if snaps.info(&snapshot_key(id))?.idmap != want {
+            return Err(Error::invalid(format!(
+                "container {} was created with another user namespace mapping than this daemon's --userns-remap: start berthd with the setting it was created under, or remove the container and create it again",
+                r.name
+            )));
+        }
         let mut mounts = snaps.mounts(&snapshot_key(id))?;
         if let Some(remap) =
             crate::userns::for_container(self.cfg.userns_remap.as_ref(), &r.host_config)
