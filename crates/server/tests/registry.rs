@@ -164,3 +164,52 @@ fn login_with_basic_auth_then_push() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("digest: sha256:"), "{out}");
 }
+
+#[test]
+fn build_pulls_a_missing_base_image_with_progress() {
+    need_root!();
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start("build", None);
+    let b = Berthd::start();
+    let name = format!("127.0.0.1:{}/tests/base:1", reg.port);
+    assert_eq!(b.d(&["tag", "busybox", &name]).0, 0);
+    let (code, _, err) = b.d(&["push", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(b.d(&["rmi", &name]).0, 0);
+    let ctx = b.dir.join("build-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {name}\nRUN echo on-pulled-base\n"),
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let o = b
+            .docker()
+            .env("DOCKER_BUILDKIT", "0")
+            .arg("build")
+            .args(extra)
+            .arg(&ctx)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = build(&[]);
+    assert_eq!(code, 0, "{out}{err}\n{}", b.log());
+    assert!(out.contains("Pulling from tests/base"), "{out}");
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
+    assert!(out.contains("on-pulled-base"), "{out}");
+    // Present now: no pull; with --pull the registry is asked again.
+    let (_, out, _) = build(&[]);
+    assert!(!out.contains("Pulling from"), "{out}");
+    let (code, out, err) = build(&["--pull"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Image is up to date"), "{out}");
+}
