@@ -217,6 +217,20 @@ impl Drop for Berthd {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
             let _ = c.wait();
         }
+        // Shims outlive a daemon that was killed (a test's crash, or one that failed half-way):
+        // kill those of this exec root; their containers' processes go with the cgroups below.
+        let shims = format!("{}/run/shims/", self.dir.display());
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let is_ours = std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&shims))
+                    .unwrap_or(false);
+                if is_ours {
+                    let pid = e.file_name().to_string_lossy().into_owned();
+                    let _ = Command::new("kill").args(["-9", &pid]).status();
+                }
+            }
+        }
         // Anything still mounted below the root (a test that failed half-way).
         if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
             let root = self.dir.display().to_string();
@@ -235,9 +249,25 @@ impl Drop for Berthd {
             .output()
         {
             for d in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = Command::new("find")
-                    .args([d, "-depth", "-type", "d", "-delete"])
+                // Processes still inside (containers of killed shims) first.
+                let _ = Command::new("sh")
+                    .args([
+                        "-c",
+                        "cat $(find \"$1\" -name cgroup.procs) 2>/dev/null | xargs -r kill -9",
+                        "sh",
+                        d,
+                    ])
                     .status();
+                for _ in 0..50 {
+                    let st = Command::new("find")
+                        .args([d, "-depth", "-type", "d", "-delete"])
+                        .stderr(Stdio::null())
+                        .status();
+                    if st.is_ok_and(|s| s.success()) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
         }
         let _ = Command::new("ip")
@@ -1519,4 +1549,247 @@ fn progress_matches_the_docker_cli_on_a_terminal_and_off_it() {
         let dpane = screen("docker", &load, 4);
         assert_eq!(dpane, bpane);
     }
+}
+
+/// `berth system check` after berthd was killed -9 and a crash's leftovers were made on
+/// purpose (a container whose record is gone, a stray mount, a netns handle, a link on the
+/// daemon's bridge, a cgroup): it lists them and no running container's objects, `--repair`
+/// removes them, and the next check is clean; a container still running keeps everything
+/// until its shim dies too, and then the daemon's nft table goes as well.
+#[test]
+fn system_check_finds_and_repairs_what_a_crash_left() {
+    need_root!();
+    let b = Berthd::start();
+    for n in ["keep", "lost"] {
+        let (code, _, err) = b.b(&["run", "-d", "--name", n, "busybox", "sleep", "1000"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let id = |n: &str| {
+        let (_, out, _) = b.b(&["inspect", "-f", "{{.Id}}", n]);
+        out.trim().to_owned()
+    };
+    let (keep, lost) = (id("keep"), id("lost"));
+    let data = b.dir.join("data");
+    let run = b.dir.join("run");
+    let roots = [
+        "--data-root",
+        data.to_str().unwrap(),
+        "--exec-root",
+        run.to_str().unwrap(),
+        "--cgroup-parent",
+    ];
+    let check = |extra: &[&str]| {
+        let mut args = vec!["system", "check"];
+        args.extend_from_slice(&roots);
+        args.push(&b.tag);
+        args.extend_from_slice(extra);
+        b.b(&args)
+    };
+    // A healthy daemon, roots from the daemon (info's DockerRootDir, the socket's directory).
+    let (code, out, err) = b.b(&["system", "check"]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    assert!(out.starts_with("nothing left over"), "{out}");
+
+    // The crash, and what it left.
+    let daemon_pid = b.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill")
+        .args(["-9", &daemon_pid])
+        .status()
+        .unwrap()
+        .success());
+    while std::os::unix::net::UnixStream::connect(b.sock()).is_ok() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(data.join("containers").join(&lost).join("container.json")).unwrap();
+    let fake = "f".repeat(64);
+    let stray = data.join("containers").join(&fake).join("bundle/rootfs");
+    std::fs::create_dir_all(&stray).unwrap();
+    assert!(Command::new("mount")
+        .args(["-t", "tmpfs", "bthtest", stray.to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success());
+    let ns = run.join("netns").join(&fake);
+    std::fs::write(&ns, "").unwrap();
+    assert!(Command::new("unshare")
+        .arg(format!("--net={}", ns.display()))
+        .arg("true")
+        .status()
+        .unwrap()
+        .success());
+    // A veth pair, one end on the daemon's bridge (the other end is nobody's).
+    let dummy = format!("bthd{:x}x{}", std::process::id(), b.n);
+    struct LinkGuard(String);
+    impl Drop for LinkGuard {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.0])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    let _link = LinkGuard(dummy.clone());
+    assert!(Command::new("ip")
+        .args([
+            "link",
+            "add",
+            &dummy,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{dummy}p")
+        ])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("ip")
+        .args(["link", "set", &dummy, "master", &b.bridge()])
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-maxdepth",
+            "6",
+            "-type",
+            "d",
+            "-name",
+            &b.tag,
+        ])
+        .output()
+        .unwrap();
+    let parents: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let pids_parent = parents
+        .iter()
+        .find(|p| p.starts_with("/sys/fs/cgroup/pids/") || !p.contains("/sys/fs/cgroup/"))
+        .or(parents.first())
+        .expect("the daemon's cgroup parent")
+        .clone();
+    std::fs::create_dir(Path::new(&pids_parent).join(&fake)).unwrap();
+
+    let (code, out, err) = check(&[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("KIND ")
+            && lines[0].contains("OBJECT")
+            && lines[0].ends_with("REASON"),
+        "{out}"
+    );
+    let has = |kind: &str, obj: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{kind} ")) && l.contains(obj))
+    };
+    let (ls, fs) = (&lost[..12], &fake[..12]);
+    assert!(has("shim", ls), "{out}");
+    assert!(has("mount", &format!("{lost}/bundle/rootfs")), "{out}");
+    assert!(has("mount", stray.to_str().unwrap()), "{out}");
+    assert!(has("netns", &lost) && has("netns", &fake), "{out}");
+    assert!(has("link", &dummy), "{out}");
+    assert!(
+        lines.iter().filter(|l| l.starts_with("link ")).count() >= 2,
+        "the lost veth too: {out}"
+    );
+    assert!(has("cgroup", &lost) && has("cgroup", &fake), "{out}");
+    assert!(
+        !out.contains(&keep[..12]) && !out.contains(&keep),
+        "a running container's: {out}"
+    );
+    assert!(
+        !has("nft", "berth"),
+        "a running container still needs the table: {out}"
+    );
+    assert!(out.contains("no container ") && out.contains(fs), "{out}");
+    assert!(out.contains("run 'berth system check --repair'"), "{out}");
+
+    let (code, out, err) = check(&["--repair"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("removed link {dummy}")), "{out}");
+    assert!(
+        out.contains(&format!("removed mount {}", stray.display())),
+        "{out}"
+    );
+    let (code, out, _) = check(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("nothing left over"), "{out}");
+    assert!(!Path::new("/sys/class/net").join(&dummy).exists());
+    assert!(!Path::new(&pids_parent).join(&fake).exists());
+    assert!(!Path::new(&pids_parent).join(&lost).exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&lost) && !mounts.contains(&fake));
+    assert!(
+        mounts.contains(&keep),
+        "the running container's mounts stay"
+    );
+    let (_, st, _) = Berthd::out(
+        Command::new("cat")
+            .arg(data.join("containers").join(&keep).join("container.json"))
+            .output()
+            .unwrap(),
+    );
+    let pid = serde_json::from_str::<serde_json::Value>(&st).unwrap()["state"]["pid"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "keep still runs"
+    );
+
+    // Now its shim dies too: its objects, its processes and the daemon's table go.
+    let shim_pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&format!("shims/{keep}")))
+                .unwrap_or(false)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .expect("keep's shim");
+    assert!(Command::new("kill")
+        .args(["-9", &shim_pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, out, _) = check(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("is running in its record but its shim is gone"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("inet berth-{}", b.bridge())), "{out}");
+    let (code, out, err) = check(&["--repair"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = check(&[]);
+    assert_eq!(
+        (code, out.starts_with("nothing left over")),
+        (0, true),
+        "{out}"
+    );
+    // keep's processes were killed (gone, or a zombie until its new parent reaps it).
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| {
+                st.rsplit_once(')')
+                    .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    let t = Instant::now();
+    while alive() && t.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(), "keep's process {pid} still runs");
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&tables.stdout).contains(&format!("berth-{}", b.bridge())));
 }

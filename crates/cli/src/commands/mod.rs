@@ -7,6 +7,7 @@
 
 pub mod attach;
 pub mod build;
+pub mod check;
 pub mod commit;
 pub mod create;
 pub mod detach;

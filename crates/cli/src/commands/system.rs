@@ -1,4 +1,4 @@
-//! `berth system df|prune|info|events`: disk usage from `GET /system/df` in Docker's summary and
+//! `berth system df|prune|info|events|check` (check: [`super::check`]): disk usage from `GET /system/df` in Docker's summary and
 //! `-v` layouts, and `system prune` chaining the container, network, volume, image and build
 //! cache prunes as the docker CLI does.
 
@@ -6,7 +6,7 @@ use berth_api::system::DiskUsage;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::{events, info, prune, volume, CmdResult, Ctx};
+use super::{check, events, info, prune, volume, CmdResult, Ctx};
 use crate::client::Request;
 use crate::format::Format;
 use crate::units;
@@ -22,6 +22,8 @@ pub enum SystemCmd {
     Info(info::InfoArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Find (and with --repair remove) what a crash left on the host
+    Check(check::CheckArgs),
 }
 
 /// `system df`.
@@ -58,6 +60,7 @@ pub fn run(ctx: &Ctx, cmd: SystemCmd) -> CmdResult {
         SystemCmd::Df(a) => df(ctx, a),
         SystemCmd::Prune(a) => system_prune(ctx, a),
         SystemCmd::Info(a) => info::run(ctx, a),
+        SystemCmd::Check(a) => check::run(ctx, a),
         SystemCmd::Events(a) => events::run(ctx, a),
     }
 }
