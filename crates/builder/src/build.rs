@@ -52,6 +52,18 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--platform`.
     pub platform: Option<String>,
+    /// Set when the client went away: the build stops at the next step (the backend also
+    /// kills a running step).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl BuildOptions {
+    /// Whether the client went away.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// The outcome.
@@ -510,12 +522,14 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             author: None,
         };
         for (n, s) in steps.iter().enumerate() {
+            if self.opts.cancelled() {
+                return Err(BuildError::Cancelled);
+            }
             self.step_line(s, out);
             if n == 0 {
                 self.from(i, s, &mut st, out)?;
             } else {
-                self.step(s, &mut st, out)
-                    .map_err(|e| e.at(s.node.line, &s.node.keyword))?;
+                self.step(s, &mut st, out)?;
             }
         }
         self.built.insert(
@@ -577,8 +591,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             for t in triggers {
                 let d = parse(&t)?;
                 for step in check(&d.nodes, self.escape)? {
-                    self.step(&step, st, out)
-                        .map_err(|e| e.at(s.node.line, "onbuild"))?;
+                    self.step(&step, st, out)?;
                 }
             }
         }

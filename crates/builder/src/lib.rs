@@ -52,6 +52,9 @@ pub enum BuildError {
     /// The engine failed.
     #[error("{0}")]
     Backend(String),
+    /// The client went away.
+    #[error("the build was cancelled: the client disconnected")]
+    Cancelled,
 }
 
 impl From<BackendError> for BuildError {
@@ -65,11 +68,6 @@ impl From<BackendError> for BuildError {
 }
 
 impl BuildError {
-    /// The error of the step on `line` (messages are Docker's, which do not name the line).
-    pub fn at(self, _line: usize, _keyword: &str) -> BuildError {
-        self
-    }
-
     /// The exit code of a failed RUN step.
     pub fn code(&self) -> Option<i64> {
         match self {

@@ -100,6 +100,7 @@ impl BuildService {
             rt: tokio::runtime::Handle::current(),
             auth,
             made: Vec::new(),
+            cancel: opts.cancel.clone(),
         };
         let res = berth_builder::build_with(&mut be, context.root(), context.digests(), opts, out);
         // Whatever a failure left: step containers are removed.
@@ -130,6 +131,17 @@ struct Backend {
     auth: BTreeMap<String, String>,
     /// Step containers not yet removed.
     made: Vec<String>,
+    /// Set when the client went away: a running step is killed.
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// Marks a step finished when dropped (stops its cancel watcher).
+struct Finish(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn be(e: Error) -> BackendError {
@@ -233,6 +245,22 @@ impl BuildBackend for Backend {
             .block_on(attach)
             .map_err(|e| BackendError::new(e.to_string()))?
             .map_err(be)?;
+        // A client that goes away stops the step.
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(cancel) = self.cancel.clone() {
+            let (done, svc, id, rt) = (done.clone(), svc.clone(), id.clone(), self.rt.clone());
+            std::thread::spawn(move || {
+                use std::sync::atomic::Ordering;
+                while !done.load(Ordering::SeqCst) {
+                    if cancel.load(Ordering::SeqCst) {
+                        let _ = rt.block_on(svc.containers.kill(&id, "KILL"));
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+        }
+        let _finish = Finish(done);
         // Docker's multiplexed frames: 8-byte header, then the payload.
         let mut hdr = [0u8; 8];
         loop {

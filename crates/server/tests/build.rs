@@ -667,3 +667,52 @@ fn berth_build_matches_docker_build() {
     assert_eq!(code, 0);
     assert!(out.contains("Total reclaimed space:"), "{out}");
 }
+
+#[test]
+fn a_client_that_goes_away_stops_the_build() {
+    need_root!();
+    let b = Berthd::start();
+    let ctx = context(
+        &b,
+        "cancel",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo started; sleep 60\nRUN echo never\n",
+        )],
+    );
+    let mut child = b
+        .docker()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", s(&ctx)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the step runs, then the client dies (as with ctrl-c).
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let t = std::time::Instant::now();
+    while !seen.contains("started") {
+        use std::io::Read;
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0 && t.elapsed().as_secs() < 30, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // The step container is killed and removed well before its sleep would end.
+    let t = std::time::Instant::now();
+    loop {
+        if ok(&b, &["ps", "-aq"]).is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "the step container is still there"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(!b.log().contains("never"));
+}

@@ -144,6 +144,7 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
         .unwrap_or("Dockerfile")
         .to_string();
     let quiet = c.query.bool("q", false);
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut opts = BuildOptions {
         dockerfile: String::new(),
         tags,
@@ -162,6 +163,7 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
             .get("platform")
             .filter(|p| !p.is_empty())
             .map(String::from),
+        cancel: Some(cancel.clone()),
     };
     let auth = registry_config(&req);
     let reader = BodyReader::spawn(req.into_body());
@@ -225,9 +227,16 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
                     return;
                 }
             }
-            match rxm.recv().await {
-                Some(m) => pending.push(m),
-                None => break,
+            tokio::select! {
+                m = rxm.recv() => match m {
+                    Some(m) => pending.push(m),
+                    None => break,
+                },
+                // The client went away: the build stops.
+                _ = tx.closed() => {
+                    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
             }
         }
         match job.await {
