@@ -292,6 +292,49 @@ pub fn mount_overlay_idmapped(
     sys::move_mount_to(m.as_fd(), &t).map_err(io_err(format!("mount on {}", target.display())))
 }
 
+/// [`mount_overlay_idmapped`] for kernels whose overlay takes layers only by path (before
+/// `lowerdir+` by fd): the id-mapped clones are attached below `scratch` (one short directory
+/// per layer), named in `lowerdir=`, and detached again once the overlay exists (it holds its
+/// own private copies of its layers).
+pub fn mount_overlay_idmapped_paths(
+    target: &Path,
+    plan: &OverlayPlan,
+    userns: BorrowedFd<'_>,
+    scratch: &Path,
+) -> Result<(), IdmapError> {
+    struct Attached(Vec<CString>, PathBuf);
+    impl Drop for Attached {
+        fn drop(&mut self) {
+            for p in self.0.drain(..) {
+                let _ = sys::umount2(&p, libc::MNT_DETACH);
+            }
+            let _ = fs::remove_dir_all(&self.1);
+        }
+    }
+    fs::create_dir_all(scratch).map_err(io_err(format!("create {}", scratch.display())))?;
+    let mut attached = Attached(Vec::new(), scratch.to_path_buf());
+    let mut names = Vec::new();
+    for (i, l) in plan.lowers.iter().enumerate() {
+        let layer = idmapped_clone(l, userns)?;
+        let dir = scratch.join(i.to_string());
+        fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
+        let c = sys::cpath(&dir).map_err(io_err(format!("layer {}", dir.display())))?;
+        sys::move_mount_to(layer.as_fd(), &c)
+            .map_err(io_err(format!("attach id-mapped layer {}", l.display())))?;
+        attached.0.push(c);
+        names.push(dir.to_string_lossy().into_owned());
+    }
+    let fs = sys::fsopen(c"overlay").map_err(io_err("fsopen overlay"))?;
+    let lower = CString::new(names.join(":")).map_err(|_| IdmapError::Plan("lowerdir".into()))?;
+    sys::fsconfig_string(fs.as_fd(), c"lowerdir", Some(&lower))
+        .map_err(io_err("overlay lowerdir"))?;
+    configure_rest(fs.as_fd(), plan)?;
+    let m = sys::fsmount(fs.as_fd()).map_err(io_err("create the overlay"))?;
+    drop(attached);
+    let t = sys::cpath(target).map_err(io_err(format!("target {}", target.display())))?;
+    sys::move_mount_to(m.as_fd(), &t).map_err(io_err(format!("mount on {}", target.display())))
+}
+
 fn configure_rest(fs: BorrowedFd<'_>, plan: &OverlayPlan) -> Result<(), IdmapError> {
     let set = |k: &str, v: Option<&str>| -> Result<(), IdmapError> {
         let ck = CString::new(k).map_err(|_| IdmapError::Plan(format!("option {k:?}")))?;
@@ -318,8 +361,10 @@ fn configure_rest(fs: BorrowedFd<'_>, plan: &OverlayPlan) -> Result<(), IdmapErr
 }
 
 /// Mount the overlay described by `options` on `target` for a container in `map`: id-mapped
-/// lower layers, or when the kernel refuses to id-map them and `cache` is given, chown-copies of
-/// the layers below `cache/<uid>.<gid>/` (made once, shared by every container of the mapping).
+/// lower layers (handed to overlay by fd, or on older kernels attached next to `target` and
+/// named by path), or when the kernel refuses to id-map them and `cache` is given, chown-copies
+/// of the layers below `cache/<uid>.<gid>/` (made once, shared by every container of the
+/// mapping).
 pub fn mount_overlay(
     target: &Path,
     options: &[String],
@@ -329,7 +374,15 @@ pub fn mount_overlay(
 ) -> Result<(), IdmapError> {
     let plan = OverlayPlan::from_options(options, cwd)?;
     let userns = user_namespace(map)?;
-    match mount_overlay_idmapped(target, &plan, userns.as_fd()) {
+    let by_path = |e: IdmapError| {
+        if !idmap_unsupported(&e) {
+            return Err(e);
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+        let scratch = target.with_file_name(format!(".{}-idmap", name.unwrap_or_default()));
+        mount_overlay_idmapped_paths(target, &plan, userns.as_fd(), &scratch)
+    };
+    match mount_overlay_idmapped(target, &plan, userns.as_fd()).or_else(by_path) {
         Ok(()) => Ok(()),
         Err(e) if idmap_unsupported(&e) => match cache {
             Some(cache) => mount_overlay_copied(target, &plan, map, cache),

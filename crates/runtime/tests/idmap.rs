@@ -163,3 +163,35 @@ fn layers_that_cannot_be_idmapped_fall_back_to_copies() {
     );
     assert_eq!(owner(&ram.join("l1/fs/etc/passwd")), (0, 0));
 }
+
+/// The variant for kernels whose overlay takes layers only by path: same owners, and the
+/// attached clones are gone once the overlay exists.
+#[test]
+fn idmapped_layers_by_path_are_detached_after_the_mount() {
+    let Some(d) = setup("paths") else { return };
+    let plan = OverlayPlan::from_options(&options(&d.0), None).expect("plan");
+    let userns = idmap::user_namespace(&mapping()).expect("userns");
+    let scratch = d.0.join(".m-idmap");
+    let m = d.0.join("m");
+    idmap::mount_overlay_idmapped_paths(&m, &plan, std::os::fd::AsFd::as_fd(&userns), &scratch)
+        .expect("mount");
+    assert_eq!(owner(&m.join("etc/passwd")), (200000, 200000));
+    assert_eq!(owner(&m.join("bin/tool")), (201000, 201000));
+    let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let left: Vec<&str> = mounts
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| p.starts_with(&*scratch.to_string_lossy()))
+        })
+        .collect();
+    assert!(left.is_empty(), "clones left attached: {left:?}");
+    assert!(!scratch.exists());
+    fs::write(m.join("etc/new"), "x").expect("write");
+    assert_eq!(
+        owner(&d.0.join("up/etc/new")),
+        (0, 0),
+        "written by host root"
+    );
+}
