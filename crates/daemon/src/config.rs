@@ -10,7 +10,8 @@ pub struct DaemonConfig {
     pub exec_root: PathBuf,
     /// The `berth-shim` binary.
     pub shim: PathBuf,
-    /// Parent of container cgroups (relative to berthd's own cgroup unless absolute).
+    /// Parent of container cgroups (relative to berthd's own cgroup unless absolute; `/berth`
+    /// by default on cgroup v2-only hosts, `berth` elsewhere).
     pub cgroup_parent: String,
     /// `--no-new-privileges` for every container.
     pub no_new_privileges: bool,
@@ -113,7 +114,14 @@ impl DaemonConfig {
             data_root: data_root.into(),
             exec_root: exec_root.into(),
             shim: shim.into(),
-            cgroup_parent: "berth".into(),
+            // On a cgroup v2-only host berthd's own cgroup holds processes, so no cgroup below
+            // it may enable memory/io (no internal processes): containers go below the root,
+            // as with dockerd's /docker. Elsewhere they stay below berthd's cgroup.
+            cgroup_parent: if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+                "/berth".into()
+            } else {
+                "berth".into()
+            },
             no_new_privileges: false,
             shm_size: 64 << 20,
             init: false,

@@ -1,6 +1,7 @@
 //! berth-daemon: the services behind berthd's API, with no HTTP in them.
 //!
 //! Module map:
+//! - [`apparmor`]: the default AppArmor profile, its loading, a container's profile choice.
 //! - [`build`]: [`BuildService`], `docker build` through the builder crate's backend trait.
 //! - [`config`]: [`DaemonConfig`] (paths, defaults).
 //! - [`error`]: [`Error`] with an [`ErrorKind`] the server maps to HTTP statuses in one place.
@@ -16,6 +17,7 @@
 //! it writes `config.json` and a shim task, and talks to shims over their sockets.
 #![forbid(unsafe_code)]
 
+pub mod apparmor;
 pub mod build;
 pub mod config;
 pub mod containers;

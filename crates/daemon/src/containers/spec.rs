@@ -352,7 +352,8 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
             || o.starts_with("seccomp=")
             || o.starts_with("seccomp:")
             || o == "label=disable"
-            || o == "apparmor=unconfined";
+            || o.starts_with("apparmor=")
+            || o.starts_with("apparmor:");
         if !known {
             return Err(Error::invalid(format!(
                 "security option not supported yet: {o}"
@@ -543,6 +544,12 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
         "noNewPrivileges": nnp,
         "rlimits": rlimits,
     });
+    let security_opt = h.security_opt.as_deref().unwrap_or_default();
+    let host_aa = crate::apparmor::host_enabled();
+    if let Some(p) = crate::apparmor::profile_for(security_opt, h.privileged, host_aa)? {
+        crate::apparmor::ensure(&p, &cfg.exec_root.join("apparmor"))?;
+        process["apparmorProfile"] = json!(p);
+    }
     if h.oom_score_adj != 0 {
         process["oomScoreAdj"] = json!(h.oom_score_adj);
     }

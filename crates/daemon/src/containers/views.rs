@@ -228,6 +228,14 @@ impl ContainerService {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            app_armor_profile: crate::apparmor::profile_for(
+                r.host_config.security_opt.as_deref().unwrap_or_default(),
+                r.host_config.privileged,
+                crate::apparmor::host_enabled(),
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
             ..Default::default()
         })
     }
