@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use berth_cli::client::{Client, DEFAULT_HOST};
 use berth_cli::commands::{
-    self, attach, build, commit, create, diff, events, exec, export, history, images, import, info,
-    inspect, lifecycle, load, logs, network, port, prune, ps, registry, rename, rm, rmi, run, save,
-    stats, system, tag, top, update, version, volume, wait, CmdError, Ctx,
+    self, attach, build, commit, completion, create, diff, events, exec, export, history, images,
+    import, info, inspect, lifecycle, load, logs, network, port, prune, ps, registry, rename, rm,
+    rmi, run, save, stats, system, tag, top, update, version, volume, wait, CmdError, Ctx,
 };
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// A self-sufficient runtime for containers (Docker-compatible client for berthd)
 #[derive(Debug, Parser)]
@@ -131,6 +131,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: system::SystemCmd,
     },
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(completion::CompletionArgs),
+    /// Write the man pages into a directory
+    Man(completion::ManArgs),
 }
 
 /// `berth builder ...`.
@@ -355,6 +359,8 @@ fn dispatch(ctx: &Ctx, cmd: Cmd) -> commands::CmdResult {
         Cmd::Network { cmd } => network::run(ctx, cmd),
         Cmd::Volume { cmd } => volume::run(ctx, cmd),
         Cmd::System { cmd } => system::run(ctx, cmd),
+        Cmd::Completion(a) => completion::completion(Cli::command(), a),
+        Cmd::Man(a) => completion::man(Cli::command(), a),
     }
 }
 

@@ -1793,3 +1793,98 @@ fn system_check_finds_and_repairs_what_a_crash_left() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&tables.stdout).contains(&format!("berth-{}", b.bridge())));
 }
+
+/// The bash completion script sources in bash and completes commands and flags; the man pages
+/// are written one per command and name run's flags. Neither needs the daemon (nor root).
+#[test]
+fn completion_scripts_and_man_pages() {
+    let dir = std::env::temp_dir().join(format!("berth-test-{}-man", std::process::id()));
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(berth_bin())
+        .args(["completion", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = dir.join("berth.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |line: &str| -> Vec<String> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let probe = format!(
+            "source {}\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE='{line}'\nCOMP_POINT={}\n_berth berth '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            script.display(),
+            words.join(" "),
+            words.len() - 1,
+            line.len(),
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let o = Command::new("bash")
+            .args(["--norc", "-c", &probe])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let got = complete("berth ima");
+    assert!(got.contains(&"images".to_owned()), "{got:?}");
+    assert!(got.iter().all(|w| w.starts_with("ima")), "{got:?}");
+    let got = complete("berth run --pub");
+    assert_eq!(got, ["--publish"]);
+    let got = complete("berth system ch");
+    assert_eq!(got, ["check"]);
+    for shell in ["zsh", "fish"] {
+        let out = Command::new(berth_bin())
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+    let out = Command::new(berth_bin())
+        .args(["completion", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown shell is refused");
+
+    let man = dir.join("man1");
+    let out = Command::new(berth_bin())
+        .arg("man")
+        .arg(&man)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = std::fs::read_to_string(man.join("berth-run.1")).unwrap();
+    assert!(
+        run.starts_with(".ie") || run.contains(".TH berth-run 1"),
+        "{run}"
+    );
+    assert!(run.contains("\\fB\\-\\-publish\\fR"), "{run}");
+    for page in ["berth.1", "berth-container-ls.1", "berth-system-check.1"] {
+        assert!(man.join(page).exists(), "{page}");
+    }
+    // Rendered by man(1) when it is installed: the flag reads as --publish.
+    if let Ok(o) = Command::new("man")
+        .arg("-l")
+        .arg(man.join("berth-run.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+    {
+        if o.status.success() {
+            assert!(String::from_utf8_lossy(&o.stdout).contains("--publish"));
+        }
+    }
+}

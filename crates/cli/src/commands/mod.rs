@@ -9,6 +9,7 @@ pub mod attach;
 pub mod build;
 pub mod check;
 pub mod commit;
+pub mod completion;
 pub mod create;
 pub mod detach;
 pub mod diff;
