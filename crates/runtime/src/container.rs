@@ -553,6 +553,9 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             )))
         }
     }
+    // Read before the process runs: a process that exits at once can be reaped and its state
+    // deleted (`--rm`) before this function gets to the poststart hooks.
+    let spec = sd.load_config()?;
     let fifo = sd.fifo();
     let f = rustix::fs::open(
         &fifo,
@@ -579,7 +582,6 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo);
-    let spec = sd.load_config()?;
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().clone()) {
         let st = hook_state(id, Status::Running, saved.pid, &saved.bundle, &spec);
         // The spec says a failing poststart hook is logged and does not stop the container, nor
