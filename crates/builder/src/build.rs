@@ -83,25 +83,7 @@ pub fn short(id: &str) -> String {
 
 /// RFC 3339 (UTC, seconds) of a Unix time.
 pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    berth_image::archive::rfc3339(secs, None)
 }
 
 fn now_rfc3339() -> String {
@@ -917,41 +899,22 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             created: self.created(),
             author: st.author.clone(),
         };
-        let mut code = 0;
-        let id = self.be.create(&StepContainer {
-            parent: st.image.as_deref(),
-            config: &run_cfg,
-            network: net.as_deref(),
+        let mut step_id = String::new();
+        let image = self.with_container(st, &run_cfg, net.as_deref(), history, &mut |be, id| {
+            step_id = id.to_string();
+            out(Event::Stream(format!(" ---> Running in {}\n", short(id))));
+            let code = be.run(id, out)?;
+            if code != 0 {
+                return Err(BuildError::RunFailed {
+                    cmd: shown.clone(),
+                    code,
+                });
+            }
+            Ok(())
         })?;
-        out(Event::Stream(format!(" ---> Running in {}\n", short(&id))));
-        let res = self
-            .be
-            .run(&id, out)
-            .map_err(BuildError::from)
-            .and_then(|c| {
-                code = c;
-                if c != 0 {
-                    return Err(BuildError::RunFailed {
-                        cmd: shown.clone(),
-                        code: c,
-                    });
-                }
-                self.be
-                    .commit(
-                        Some(&id),
-                        st.image.as_deref(),
-                        &st.config,
-                        &history,
-                        self.epoch,
-                    )
-                    .map_err(BuildError::from)
-            });
-        let rm = self.be.remove(&id);
-        let image = res?;
-        rm?;
         out(Event::Stream(format!(
             "Removing intermediate container {}\n",
-            short(&id)
+            short(&step_id)
         )));
         self.be.cache_put(&key, &image)?;
         out(Event::Stream(format!(" ---> {}\n", short(&image))));

@@ -823,21 +823,7 @@ impl ImageService {
             let m = mounts
                 .first()
                 .ok_or_else(|| Error::internal("the image has no filesystem"))?;
-            let mut cmd = std::process::Command::new("mount");
-            if m.kind != "bind" {
-                cmd.args(["-t", m.kind.as_str()]);
-            }
-            cmd.arg("-o").arg(m.data()).arg(&m.source).arg(&target);
-            if let Some(cwd) = &m.cwd {
-                cmd.current_dir(cwd);
-            }
-            let out = cmd.stdin(std::process::Stdio::null()).output()?;
-            if !out.status.success() {
-                return Err(Error::internal(format!(
-                    "mount the image's layers: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+            mount_snapshot(m, &target, "the image's layers")?;
             let r = f(&target);
             let _ = std::process::Command::new("umount")
                 .arg(&target)
@@ -884,6 +870,31 @@ fn to_message(e: berth_image::registry::Event) -> berth_api::image::ProgressMess
         m.progress_detail = Some(Default::default());
     }
     m
+}
+
+/// Mounts a snapshot's mount (as the snapshotter returned it) at `target`; `what` names it in
+/// the error.
+pub(crate) fn mount_snapshot(
+    m: &berth_image::Mount,
+    target: &std::path::Path,
+    what: &str,
+) -> Result<()> {
+    let mut cmd = std::process::Command::new("mount");
+    if m.kind != "bind" {
+        cmd.args(["-t", m.kind.as_str()]);
+    }
+    cmd.arg("-o").arg(m.data()).arg(&m.source).arg(target);
+    if let Some(cwd) = &m.cwd {
+        cmd.current_dir(cwd);
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output()?;
+    if !out.status.success() {
+        return Err(Error::internal(format!(
+            "mount {what}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 fn rand_hex() -> String {

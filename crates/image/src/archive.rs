@@ -901,10 +901,11 @@ pub fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+    rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
 }
 
-fn rfc3339(secs: i64, nanos: u32) -> String {
+/// RFC 3339 in UTC of a Unix time, with nanoseconds when given (`…T22:13:20Z` without).
+pub fn rfc3339(secs: i64, nanos: Option<u32>) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     // civil_from_days (Howard Hinnant)
@@ -918,8 +919,9 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
+    let frac = nanos.map(|n| format!(".{n:09}")).unwrap_or_default();
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -1163,8 +1165,15 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(1_709_251_199, 5), "2024-02-29T23:59:59.000000005Z");
-        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(rfc3339(0, Some(0)), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_700_000_000, None), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            rfc3339(1_709_251_199, Some(5)),
+            "2024-02-29T23:59:59.000000005Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400, Some(0)),
+            "2000-02-29T00:00:00.000000000Z"
+        );
     }
 }

@@ -246,21 +246,11 @@ impl ContainerService {
             .ok_or_else(|| Error::internal("the container has no filesystem"))?;
         let target = self.dir(id).join("view");
         std::fs::create_dir_all(&target)?;
-        let mut cmd = std::process::Command::new("mount");
-        if m.kind != "bind" {
-            cmd.args(["-t", m.kind.as_str()]);
-        }
-        cmd.arg("-o").arg(m.data()).arg(&m.source).arg(&target);
-        if let Some(cwd) = &m.cwd {
-            cmd.current_dir(cwd);
-        }
-        let out = cmd.stdin(std::process::Stdio::null()).output()?;
-        if !out.status.success() {
+        if let Err(e) =
+            crate::images::mount_snapshot(m, &target, "the container's layers read-write")
+        {
             let _ = std::fs::remove_dir(&target);
-            return Err(Error::internal(format!(
-                "mount the container's layers read-write: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(e);
         }
         let res = f(&target);
         // Synchronously when possible: the container may start right after.
