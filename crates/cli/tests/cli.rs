@@ -506,14 +506,15 @@ fn untimed(s: &str) -> String {
         let w = words[i];
         let unit = words.get(i + 1).copied().unwrap_or("");
         let unit_word = unit.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '\n');
-        if !w.is_empty()
-            && w.bytes().all(|b| b.is_ascii_digit())
+        // The number may end a longer word (`"CreatedSince":"2 seconds ago"` in JSON).
+        let head = w.trim_end_matches(|c: char| c.is_ascii_digit());
+        if head.len() < w.len()
             && matches!(
                 unit_word,
                 "second" | "seconds" | "minute" | "minutes" | "hour" | "hours"
             )
         {
-            out.push(format!("T{}", &unit[unit_word.len()..]));
+            out.push(format!("{head}T{}", &unit[unit_word.len()..]));
             i += 2;
             continue;
         }
