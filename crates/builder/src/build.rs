@@ -30,6 +30,9 @@ pub const PROXY_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
+/// The PATH a stage gets when its base image sets none (Docker's default for Linux).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// What `docker build` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
@@ -558,6 +561,10 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             st.image = Some(info.id);
             st.config = base_config(&info.config);
         }
+        // Docker's classic builder gives every stage a PATH.
+        if !st.env().iter().any(|(k, _)| k == "PATH") {
+            st.set_env("PATH", DEFAULT_PATH);
+        }
         if let Some(id) = &st.image {
             out(Event::Stream(format!(" ---> {}\n", short(id))));
         }
@@ -998,6 +1005,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
         let what = if add { "ADD" } else { "COPY" };
         let fail = |e: copy::CopyError| BuildError::Copy(format!("{what} failed: {e}"));
         let mut dest = self.x(st, &c.dest)?;
+        let dest_written = dest.clone();
         let trailing = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
         if !dest.starts_with('/') {
             let base = st.workdir();
@@ -1131,13 +1139,22 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                 hex::encode(Sha256::digest(&d.data))
             ));
         }
-        let kind = if matched.len() == 1 && archives.is_empty() {
-            "file"
-        } else {
-            "multi"
+        // Docker's history text: the source kind, `--chown=` glued to it, the destination as
+        // written.
+        let kind = match (
+            matched.len() + urls.len() + c.heredocs.len(),
+            dir_srcs.len(),
+        ) {
+            (1, 1) => "dir",
+            (1, _) => "file",
+            _ => "multi",
         };
+        let chown_shown = chown
+            .as_ref()
+            .map(|o| format!("--chown={o}"))
+            .unwrap_or_default();
         let created_by = format!(
-            "/bin/sh -c #(nop) {what} {kind}:{} in {dest} ",
+            "/bin/sh -c #(nop) {what} {chown_shown}{kind}:{} in {dest_written} ",
             &hex::encode(Sha256::digest(format!("{digest}{extra}").as_bytes()))
         );
         let key = self.key(
