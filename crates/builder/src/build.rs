@@ -246,12 +246,7 @@ fn split_stages(steps: Vec<Step>) -> Result<(Vec<Step>, Vec<StageDef>), BuildErr
                 });
             }
             (Instruction::Arg(_), None) => meta.push(s),
-            (_, None) => {
-                return Err(BuildError::Parse(ParseError {
-                    line: s.node.line,
-                    message: "no build stage in current context".into(),
-                }))
-            }
+            (_, None) => return Err(err("no build stage in current context")),
             (_, Some(st)) => st.steps.push(s),
         }
     }
@@ -1120,10 +1115,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
             && !trailing
             && matched.len() + urls.len() + c.heredocs.len() > 1
         {
-            return Err(BuildError::Copy(format!(
-                "{what} failed: {}",
-                copy::CopyError::DestNotDir
-            )));
+            return Err(BuildError::Copy(copy::CopyError::DestNotDir.to_string()));
         }
         let mut extra = String::new();
         for h in &c.heredocs {
@@ -1419,7 +1411,7 @@ fn expand_ports(p: &str) -> Result<Vec<String>, BuildError> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(err(format!("invalid proto: {proto}")));
     }
-    let bad = || err(format!("invalid containerPort: {range}"));
+    let bad = || err(format!("Invalid containerPort: {range}"));
     let (lo, hi) = match range.split_once('-') {
         Some((a, b)) => (
             a.parse::<u16>().map_err(|_| bad())?,

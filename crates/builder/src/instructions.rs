@@ -113,7 +113,7 @@ pub struct Step {
 fn allow_flags(n: &Node, allowed: &[&str]) -> Result<(), ParseError> {
     for (k, _) in &n.flags {
         if !allowed.contains(&k.as_str()) {
-            return err(n.line, format!("unknown flag: {k}"));
+            return err(n.line, format!("Unknown flag: {k}"));
         }
     }
     Ok(())
@@ -156,6 +156,14 @@ fn require(n: &Node, what: &str) -> Result<(), ParseError> {
     };
     if empty {
         return err(n.line, format!("{what} requires at least one argument"));
+    }
+    Ok(())
+}
+
+/// WORKDIR and STOPSIGNAL take the rest of the line as their one argument.
+fn exactly_one(n: &Node, what: &str) -> Result<(), ParseError> {
+    if n.args.text().trim().is_empty() {
+        return err(n.line, format!("{what} requires exactly one argument"));
     }
     Ok(())
 }
@@ -457,7 +465,7 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
             Instruction::User(n.args.text().trim().to_string())
         }
         "workdir" => {
-            require(n, "WORKDIR")?;
+            exactly_one(n, "WORKDIR")?;
             Instruction::Workdir(n.args.text().trim().to_string())
         }
         "shell" => match &n.args {
@@ -465,7 +473,7 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, ParseError> {
             _ => return err(n.line, "SHELL requires the arguments to be in JSON form"),
         },
         "stopsignal" => {
-            require(n, "STOPSIGNAL")?;
+            exactly_one(n, "STOPSIGNAL")?;
             Instruction::StopSignal(n.args.text().trim().to_string())
         }
         "healthcheck" => Instruction::Healthcheck(health(n)?),
@@ -636,7 +644,7 @@ mod tests {
         let e = steps("FROM x\nRUN --mount=type=cache,target=/x a\n").expect_err("mount");
         assert!(e.to_string().contains("BuildKit"), "{e}");
         let e = steps("FROM x\nWORKDIR --foo /a\n").expect_err("flag");
-        assert!(e.to_string().contains("unknown flag: foo"), "{e}");
+        assert!(e.to_string().contains("Unknown flag: foo"), "{e}");
     }
 
     #[test]

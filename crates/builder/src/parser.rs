@@ -6,7 +6,7 @@ use std::fmt;
 
 /// A syntax error, with the line it was found on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dockerfile parse error on line {line}: {message}")]
+#[error("dockerfile parse error line {line}: {message}")]
 pub struct ParseError {
     /// 1-based line.
     pub line: usize,
@@ -470,7 +470,7 @@ mod tests {
         let e = parse("FROM x\n\nFOO bar\n").expect_err("unknown");
         assert_eq!(
             e.to_string(),
-            "dockerfile parse error on line 3: unknown instruction: FOO"
+            "dockerfile parse error line 3: unknown instruction: FOO"
         );
     }
 

@@ -464,7 +464,7 @@ fn failures_stop_the_build_and_leave_nothing() {
     assert_ne!(code, 0);
     assert!(!out.contains("Step 1"), "{out}");
     assert!(
-        err.contains("dockerfile parse error on line 3: unknown instruction: FOO"),
+        err.contains("dockerfile parse error line 3: unknown instruction: FOO"),
         "{err}"
     );
     // An unknown base image.
