@@ -14,7 +14,9 @@ use crate::snapshot::IdMap;
 pub enum Direction {
     /// Container ids in, host ids out; an id outside the mapping is an error.
     ToHost,
-    /// Host ids in, container ids out; an id outside the mapping becomes 65534.
+    /// Host ids in, container ids out; an id outside the mapping is kept: a stopped container's
+    /// layers show the image's own ids (not mapped), and the kernel already shows unmapped ids
+    /// of a running one as 65534.
     ToContainer,
 }
 
@@ -47,8 +49,8 @@ impl Shifter {
                     ),
                 )
             }),
-            Direction::ToContainer if uid => Ok(self.map.container_uid(id)),
-            Direction::ToContainer => Ok(self.map.container_gid(id)),
+            Direction::ToContainer if uid => Ok(self.map.commit_uid(id)),
+            Direction::ToContainer => Ok(self.map.commit_gid(id)),
         }
     }
 
@@ -278,6 +280,7 @@ mod tests {
         }
         let out = w.finish().unwrap();
         assert_eq!(out.len(), src.len());
-        assert_eq!(owners(&out), [(5, 65534, 700), (6, 65534, 0)]);
+        // gid 100005 is outside the gid mapping (200000…): kept.
+        assert_eq!(owners(&out), [(5, 100005, 700), (6, 100006, 0)]);
     }
 }

@@ -592,6 +592,25 @@ fn docker_cp_moves_owners_through_the_mapping() {
         .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains(" 7/7 "), "{list}");
+    // Out of a stopped container (its layers mounted by the daemon, not id-mapped): the image's
+    // files and the container's own both come out with the container's ids.
+    ok(&b, &["stop", "-t", "0", id]);
+    for (p, want) in [("/etc/passwd", " 0/0 "), ("/out.txt", " 7/7 ")] {
+        let out = b
+            .docker()
+            .args(["cp", &format!("{id}:{p}"), "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::write(&path, &out.stdout).unwrap();
+        let list = Command::new("tar")
+            .args(["--numeric-owner", "-tvf"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let list = String::from_utf8_lossy(&list.stdout);
+        assert!(list.contains(want), "{p}: {list}");
+    }
 }
 
 #[test]
