@@ -43,14 +43,16 @@ fn xerr<T>(m: impl Into<String>) -> Res<T> {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Arg {
-    Field(Vec<String>),
+    /// Fields and the offset Go reports for them (of the second field when chained).
+    Field(Vec<String>, usize),
     Func(String),
     Lit(Value),
     Sub(Pipeline),
-    /// A parenthesised pipeline followed by fields: `(index .A "b").C`.
-    Chain(Pipeline, Vec<String>),
-    /// A variable (`$` is the root; `$x`), followed by fields.
-    Var(String, Vec<String>),
+    /// A parenthesised pipeline followed by fields: `(index .A "b").C`, with where and how Go
+    /// names it in errors (its last token inside the parentheses).
+    Chain(Pipeline, Vec<String>, usize, String),
+    /// A variable (`$` is the root; `$x`), followed by fields, and their offset.
+    Var(String, Vec<String>, usize),
 }
 
 type Command = Vec<Arg>;
@@ -78,12 +80,15 @@ struct Decl {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     nodes: Vec<Node>,
+    /// The source, for the line:column of execution errors.
+    src: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Text(String),
-    Action(String),
+    /// An action's text and its offset in the source.
+    Action(String, usize),
 }
 
 fn lex(src: &str) -> Res<Vec<Tok>> {
@@ -153,7 +158,9 @@ fn lex(src: &str) -> Res<Vec<Tok>> {
                     body = &body[..body.len() - 1];
                     trim_next_text = true;
                 }
-                toks.push(Tok::Action(body.trim().to_owned()));
+                let at =
+                    src.len() - after.len() + body_start + (body.len() - body.trim_start().len());
+                toks.push(Tok::Action(body.trim().to_owned(), at));
                 rest = &after[end + 2..];
             }
         }
@@ -164,6 +171,10 @@ fn lex(src: &str) -> Res<Vec<Tok>> {
 struct ArgLexer<'a> {
     s: &'a [u8],
     i: usize,
+    /// The offset of `s` in the template.
+    base: usize,
+    /// Start and end of the last token.
+    last: (usize, usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,8 +182,9 @@ enum AT {
     Arg(Arg),
     Pipe,
     Open,
-    /// `)`, with the fields that follow it (`).IPAddress`).
-    Close(Vec<String>),
+    /// `)`, with the fields that follow it (`).IPAddress`) and the offset and text of the
+    /// token before it.
+    Close(Vec<String>, usize, String),
     Comma,
     Declare,
     Assign,
@@ -196,14 +208,23 @@ fn field_path(w: &str) -> Res<Vec<String>> {
 }
 
 impl ArgLexer<'_> {
-    fn tokens(src: &str) -> Res<Vec<AT>> {
+    fn tokens(src: &str, base: usize) -> Res<Vec<AT>> {
         let mut l = ArgLexer {
             s: src.as_bytes(),
             i: 0,
+            base,
+            last: (0, 0),
         };
         let mut out = Vec::new();
-        while let Some(t) = l.next()? {
+        loop {
+            let before = l.i;
+            let Some(t) = l.next()? else { break };
+            let start = before + (l.s[before..].len() - l.s[before..].trim_ascii_start().len());
+            let close = matches!(t, AT::Close(..));
             out.push(t);
+            if !close {
+                l.last = (start, l.i);
+            }
         }
         Ok(out)
     }
@@ -234,13 +255,15 @@ impl ArgLexer<'_> {
             b')' => {
                 self.i += 1;
                 let mut tail = Vec::new();
+                let at = self.base + self.last.0;
+                let text = String::from_utf8_lossy(&self.s[self.last.0..self.last.1]).into_owned();
                 if self.s.get(self.i) == Some(&b'.') {
                     let end = word_end(self.s, self.i);
                     let w = String::from_utf8_lossy(&self.s[self.i..end]).into_owned();
                     self.i = end;
                     tail = field_path(&w)?;
                 }
-                AT::Close(tail)
+                AT::Close(tail, at, text)
             }
             b',' => {
                 self.i += 1;
@@ -294,16 +317,19 @@ impl ArgLexer<'_> {
                 if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                     return perr(format!("bad variable ${w}"));
                 }
-                AT::Arg(Arg::Var(name.to_owned(), field_path(path)?))
+                let at = self.base + start + 1 + name.len();
+                AT::Arg(Arg::Var(name.to_owned(), field_path(path)?, at))
             }
             b'.' => {
                 let end = word_end(self.s, self.i);
                 let w = String::from_utf8_lossy(&self.s[start..end]).into_owned();
                 self.i = end;
                 if w == "." {
-                    AT::Arg(Arg::Field(Vec::new()))
+                    AT::Arg(Arg::Field(Vec::new(), self.base + start))
                 } else {
-                    AT::Arg(Arg::Field(field_path(&w)?))
+                    // Go reports a chain of fields at its second field.
+                    let second = w[1..].find('.').map_or(0, |d| d + 1);
+                    AT::Arg(Arg::Field(field_path(&w)?, self.base + start + second))
                 }
             }
             _ => {
@@ -329,7 +355,11 @@ impl ArgLexer<'_> {
     }
 }
 
-fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<(Pipeline, Vec<String>)> {
+fn parse_pipeline(
+    toks: &[AT],
+    pos: &mut usize,
+    nested: bool,
+) -> Res<(Pipeline, Vec<String>, usize, String)> {
     let mut pipe = Vec::new();
     let mut cmd: Command = Vec::new();
     while *pos < toks.len() {
@@ -347,14 +377,14 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<(Pipeline, 
                 pipe.push(std::mem::take(&mut cmd));
             }
             AT::Open => {
-                let (sub, tail) = parse_pipeline(toks, pos, true)?;
+                let (sub, tail, at, text) = parse_pipeline(toks, pos, true)?;
                 cmd.push(if tail.is_empty() {
                     Arg::Sub(sub)
                 } else {
-                    Arg::Chain(sub, tail)
+                    Arg::Chain(sub, tail, at, text)
                 });
             }
-            AT::Close(tail) => {
+            AT::Close(tail, at, text) => {
                 if !nested {
                     return perr("unexpected right paren");
                 }
@@ -362,7 +392,7 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<(Pipeline, 
                     return perr("missing command");
                 }
                 pipe.push(cmd);
-                return Ok((pipe, tail.clone()));
+                return Ok((pipe, tail.clone(), *at, text.clone()));
             }
         }
     }
@@ -373,12 +403,17 @@ fn parse_pipeline(toks: &[AT], pos: &mut usize, nested: bool) -> Res<(Pipeline, 
         return perr("missing value for command");
     }
     pipe.push(cmd);
-    Ok((pipe, Vec::new()))
+    Ok((pipe, Vec::new(), 0, String::new()))
 }
 
 /// A pipeline with an optional declaration: `$x := p`, `$i, $e := p` (range), `$x = p`.
-fn pipeline(src: &str, max_vars: usize, scope: &mut Vec<String>) -> Res<(Decl, Pipeline)> {
-    let toks = ArgLexer::tokens(src)?;
+fn pipeline(
+    src: &str,
+    base: usize,
+    max_vars: usize,
+    scope: &mut Vec<String>,
+) -> Res<(Decl, Pipeline)> {
+    let toks = ArgLexer::tokens(src, base)?;
     let mut decl = Decl::default();
     let mut pos = 0;
     if let Some(op) = toks
@@ -389,7 +424,7 @@ fn pipeline(src: &str, max_vars: usize, scope: &mut Vec<String>) -> Res<(Decl, P
         let mut want_var = true;
         for t in &toks[..op] {
             match (t, want_var) {
-                (AT::Arg(Arg::Var(name, path)), true) if path.is_empty() && !name.is_empty() => {
+                (AT::Arg(Arg::Var(name, path, _)), true) if path.is_empty() && !name.is_empty() => {
                     decl.vars.push(name.clone());
                     want_var = false;
                 }
@@ -407,7 +442,7 @@ fn pipeline(src: &str, max_vars: usize, scope: &mut Vec<String>) -> Res<(Decl, P
         }
         pos = op + 1;
     }
-    let (p, _) = parse_pipeline(&toks, &mut pos, false)?;
+    let (p, ..) = parse_pipeline(&toks, &mut pos, false)?;
     check_funcs(&p)?;
     check_vars(&p, scope)?;
     for v in &decl.vars {
@@ -427,10 +462,10 @@ fn check_vars(p: &Pipeline, scope: &[String]) -> Res<()> {
     for c in p {
         for a in c {
             match a {
-                Arg::Var(name, _) if !name.is_empty() && !scope.contains(name) => {
+                Arg::Var(name, _, _) if !name.is_empty() && !scope.contains(name) => {
                     return perr(format!("undefined variable \"${name}\""))
                 }
-                Arg::Sub(s) | Arg::Chain(s, _) => check_vars(s, scope)?,
+                Arg::Sub(s) | Arg::Chain(s, ..) => check_vars(s, scope)?,
                 _ => {}
             }
         }
@@ -451,7 +486,7 @@ fn check_funcs(p: &Pipeline) -> Res<()> {
                 Arg::Func(f) if !KNOWN_FUNCS.contains(&f.as_str()) => {
                     return perr(format!("function {f:?} not defined"))
                 }
-                Arg::Sub(s) | Arg::Chain(s, _) => check_funcs(s)?,
+                Arg::Sub(s) | Arg::Chain(s, ..) => check_funcs(s)?,
                 _ => {}
             }
         }
@@ -462,7 +497,7 @@ fn check_funcs(p: &Pipeline) -> Res<()> {
 enum Stop {
     Eof,
     End,
-    Else(Option<String>),
+    Else(Option<(String, usize)>),
 }
 
 fn parse_list(toks: &[Tok], pos: &mut usize, scope: &mut Vec<String>) -> Res<(Vec<Node>, Stop)> {
@@ -483,7 +518,10 @@ fn parse_list_inner(
         *pos += 1;
         match t {
             Tok::Text(s) => nodes.push(Node::Text(s.clone())),
-            Tok::Action(a) => {
+            Tok::Action(a, at) => {
+                let at = *at;
+                // The offset of a slice of `a` in the template.
+                let off = |sub: &str| at + (sub.as_ptr() as usize - a.as_ptr() as usize);
                 let (kw, rest) = match a.split_once(char::is_whitespace) {
                     Some((k, r)) => (k, r.trim()),
                     None => (a.as_str(), ""),
@@ -492,14 +530,16 @@ fn parse_list_inner(
                     "" => return perr("missing value for command"),
                     "end" => return Ok((nodes, Stop::End)),
                     "else" => {
-                        let chain = rest.strip_prefix("if").map(|r| r.trim().to_owned());
+                        let chain = rest
+                            .strip_prefix("if")
+                            .map(|r| (r.trim().to_owned(), off(r.trim())));
                         if !rest.is_empty() && chain.is_none() {
                             return perr(format!("unexpected {rest:?} after else"));
                         }
                         return Ok((nodes, Stop::Else(chain)));
                     }
                     "if" | "range" | "with" => {
-                        nodes.push(parse_block(kw, rest, toks, pos, scope)?);
+                        nodes.push(parse_block(kw, rest, off(rest), toks, pos, scope)?);
                     }
                     "break" if rest.is_empty() => nodes.push(Node::Break),
                     "continue" if rest.is_empty() => nodes.push(Node::Continue),
@@ -508,7 +548,7 @@ fn parse_list_inner(
                     }
                     _ if kw.starts_with("/*") => {}
                     _ => {
-                        let (d, p) = pipeline(a, 1, scope)?;
+                        let (d, p) = pipeline(a, at, 1, scope)?;
                         nodes.push(Node::Action(d, p));
                     }
                 }
@@ -521,12 +561,13 @@ fn parse_list_inner(
 fn parse_block(
     kw: &str,
     cond: &str,
+    at: usize,
     toks: &[Tok],
     pos: &mut usize,
     scope: &mut Vec<String>,
 ) -> Res<Node> {
     let depth = scope.len();
-    let r = parse_block_inner(kw, cond, toks, pos, scope);
+    let r = parse_block_inner(kw, cond, at, toks, pos, scope);
     scope.truncate(depth);
     r
 }
@@ -534,6 +575,7 @@ fn parse_block(
 fn parse_block_inner(
     kw: &str,
     cond: &str,
+    at: usize,
     toks: &[Tok],
     pos: &mut usize,
     scope: &mut Vec<String>,
@@ -541,7 +583,7 @@ fn parse_block_inner(
     if cond.is_empty() {
         return perr(format!("missing value for {kw}"));
     }
-    let (d, p) = pipeline(cond, if kw == "range" { 2 } else { 1 }, scope)?;
+    let (d, p) = pipeline(cond, at, if kw == "range" { 2 } else { 1 }, scope)?;
     let (body, end) = parse_list(toks, pos, scope)?;
     let els = match end {
         Stop::Eof => return perr(format!("unexpected EOF in {kw}")),
@@ -550,9 +592,9 @@ fn parse_block_inner(
             (e, Stop::End) => e,
             _ => return perr(format!("expected end after else in {kw}")),
         },
-        Stop::Else(Some(c)) => {
+        Stop::Else(Some((c, c_at))) => {
             // `else if c` is an `if` nested in the else branch, sharing the final end.
-            vec![parse_block("if", &c, toks, pos, scope)?]
+            vec![parse_block("if", &c, c_at, toks, pos, scope)?]
         }
     };
     Ok(match kw {
@@ -569,7 +611,10 @@ impl Template {
         let mut pos = 0;
         let (nodes, end) = parse_list(&toks, &mut pos, &mut Vec::new())?;
         match end {
-            Stop::Eof => Ok(Template { nodes }),
+            Stop::Eof => Ok(Template {
+                nodes,
+                src: src.to_owned(),
+            }),
             Stop::End => perr("unexpected {{end}}"),
             Stop::Else(_) => perr("unexpected {{else}}"),
         }
@@ -592,6 +637,7 @@ impl Template {
     pub fn render_with(&self, dot: &Value, missing: Missing) -> Result<String, FormatError> {
         let mut out = String::new();
         let ex = Exec {
+            src: &self.src,
             missing,
             vars: RefCell::new(vec![(String::new(), dot.clone())]),
         };
@@ -613,7 +659,9 @@ pub enum Missing {
     Error,
 }
 
-struct Exec {
+struct Exec<'a> {
+    /// The template's source, for error positions.
+    src: &'a str,
     missing: Missing,
     /// Variables in scope, innermost last; `$` (the empty name) is the root.
     vars: RefCell<Vec<(String, Value)>>,
@@ -1084,7 +1132,7 @@ fn compare(a: &V, b: &V) -> Option<std::cmp::Ordering> {
     }
 }
 
-impl Exec {
+impl Exec<'_> {
     fn list(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Res<Flow> {
         let depth = self.vars.borrow().len();
         let r = self.list_inner(nodes, dot, out);
@@ -1204,28 +1252,40 @@ impl Exec {
         Ok(prev.unwrap_or(V::Missing))
     }
 
-    fn field(&self, path: &[String], dot: &Value) -> Res<V> {
-        self.field_of(V::Val(dot.clone()), path)
+    fn field(&self, path: &[String], at: usize, dot: &Value) -> Res<V> {
+        let label = format!(".{}", path.join("."));
+        self.field_of(V::Val(dot.clone()), path, at, Some(&label))
     }
 
-    fn field_of(&self, start: V, path: &[String]) -> Res<V> {
+    /// Go's `line:col` of an offset (the column counts bytes from 0 after the newline).
+    fn line_col(&self, at: usize) -> String {
+        let before = self.src.get(..at).unwrap_or(self.src);
+        let line = 1 + before.matches('\n').count();
+        let col = at - before.rfind('\n').map_or(0, |i| i + 1);
+        format!(":{line}:{col}")
+    }
+
+    /// Fields of `start`; `label` is the node as Go names it in errors (`.A.B`, `$x.A`), `None`
+    /// for a chain (named by `at` alone, as Go does).
+    fn field_of(&self, start: V, path: &[String], at: usize, label: Option<&str>) -> Res<V> {
+        let top = label.is_some_and(|l| l.starts_with('.'));
+        let label = label.unwrap_or_default();
+        let lc = self.line_col(at);
         let mut cur = start;
         for (i, name) in path.iter().enumerate() {
             cur = match cur {
                 V::Val(Value::Object(o)) => {
                     match o.get(name).or_else(|| o.get(&format!("${name}"))) {
                         Some(v) => V::Val(v.clone()),
-                        None if self.missing == Missing::ErrorTop && i == 0 => {
+                        None if self.missing == Missing::ErrorTop && i == 0 && top => {
                             return xerr(format!(
-                                "executing \"\" at <.{}>: can't evaluate field {name}",
-                                path.join(".")
+                                "{lc}: executing \"\" at <{label}>: can't evaluate field {name}"
                             ))
                         }
                         None if self.missing == Missing::Error => {
                             return xerr(format!(
-                            ":1:2: executing \"\" at <.{}>: map has no entry for key \"{name}\"",
-                            path.join(".")
-                        ))
+                                "{lc}: executing \"\" at <{label}>: map has no entry for key \"{name}\""
+                            ))
                         }
                         None => V::Missing,
                     }
@@ -1233,8 +1293,7 @@ impl Exec {
                 V::Missing | V::Val(Value::Null) => V::Missing,
                 V::Val(other) => {
                     return xerr(format!(
-                        "executing \"\" at <.{}>: can't evaluate field {name} in type {}",
-                        path.join("."),
+                        "{lc}: executing \"\" at <{label}>: can't evaluate field {name} in type {}",
                         match other {
                             Value::String(_) => "string",
                             Value::Array(_) => "[]interface {}",
@@ -1250,14 +1309,14 @@ impl Exec {
 
     fn arg(&self, a: &Arg, dot: &Value) -> Res<V> {
         match a {
-            Arg::Field(p) => self.field(p, dot),
+            Arg::Field(p, at) => self.field(p, *at, dot),
             Arg::Lit(v) => Ok(V::Val(v.clone())),
             Arg::Sub(p) => self.pipe(p, dot),
-            Arg::Chain(p, tail) => {
+            Arg::Chain(p, tail, at, text) => {
                 let v = self.pipe(p, dot)?;
-                self.field_of(v, tail)
+                self.field_of(v, tail, *at, Some(text))
             }
-            Arg::Var(name, tail) => {
+            Arg::Var(name, tail, at) => {
                 let v = self
                     .vars
                     .borrow()
@@ -1266,7 +1325,10 @@ impl Exec {
                     .find(|(n, _)| n == name)
                     .map(|(_, v)| v.clone());
                 match v {
-                    Some(v) => self.field_of(V::Val(v), tail),
+                    Some(v) => {
+                        let label = format!("${name}.{}", tail.join("."));
+                        self.field_of(V::Val(v), tail, *at, Some(&label))
+                    }
                     None => xerr(format!("undefined variable: ${name}")),
                 }
             }
@@ -1287,8 +1349,8 @@ impl Exec {
         }
         match first {
             Arg::Func(f) => self.call(f, args),
-            Arg::Field(p) => {
-                let v = self.field(p, dot)?;
+            Arg::Field(p, at) => {
+                let v = self.field(p, *at, dot)?;
                 if args.is_empty() {
                     return Ok(v);
                 }

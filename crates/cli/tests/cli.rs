@@ -1351,6 +1351,15 @@ fn templates_match_the_docker_cli() {
         ("{{.Name", 64),
         ("{{range $x := .Mounts}}{{end}}{{$x}}", 64),
         ("{{.Nope}}", 1),
+        // Execution errors name Go's line:column of the failing field.
+        ("x {{.Nope.Deeper}}", 1),
+        ("{{.Name}}\n  {{.State.Nope}}", 1),
+        (
+            r#"{{index .Config.Labels "a"}} {{(index .NetworkSettings.Networks "bridge").Nope}}"#,
+            1,
+        ),
+        ("{{range .Mounts}}{{.Nope}}{{end}}", 1),
+        ("{{with $c := .Config}}{{$c.Nope}}{{end}}", 1),
     ] {
         let (c, _, err) = b.same(&["inspect", "-f", t, "web"]);
         assert_eq!(c, code, "{t}: {err}");
