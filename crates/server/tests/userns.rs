@@ -723,3 +723,60 @@ fn a_container_runs_only_under_the_mapping_it_was_made_with() {
     );
     ok(&b, &["start", "-a", host_ctr.trim()]);
 }
+
+#[test]
+fn export_gives_the_containers_ids() {
+    need_root!();
+    let b = remapped();
+    let id = ok(
+        &b,
+        &[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /mine && chown 9:9 /mine && sleep 60",
+        ],
+    );
+    let id = id.trim();
+    let pid = ok(&b, &["inspect", "-f", "{{.State.Pid}}", id]);
+    let mine = PathBuf::from(format!("/proc/{}/root/mine", pid.trim()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(mine.exists() && owner(&mine).0 != owner(&mine.with_file_name("bin")).0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let path = b.dir.join("export.tar");
+    // Running (the id-mapped rootfs), then stopped (the layers mounted without the mapping).
+    for running in [true, false] {
+        if !running {
+            ok(&b, &["stop", "-t", "0", id]);
+        }
+        let out = b.docker().args(["export", id]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&path, &out.stdout).unwrap();
+        let list = Command::new("tar")
+            .args(["--numeric-owner", "-tvf"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let list = String::from_utf8_lossy(&list.stdout).into_owned();
+        let line = |name: &str| {
+            list.lines()
+                .find(|l| l.ends_with(name))
+                .unwrap_or_else(|| panic!("{name} missing: {list}"))
+                .to_string()
+        };
+        assert!(
+            line(" etc/passwd").contains(" 0/0 "),
+            "running {running}: {list}"
+        );
+        assert!(line(" mine").contains(" 9/9 "), "running {running}: {list}");
+    }
+}

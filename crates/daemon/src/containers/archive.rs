@@ -391,7 +391,7 @@ impl ContainerService {
 
 impl ContainerService {
     /// The user-namespace mapping of a remapped container (`--userns-remap`), if any.
-    fn idmap_of(&self, rec: &Record) -> Option<berth_image::snapshot::IdMap> {
+    pub(crate) fn idmap_of(&self, rec: &Record) -> Option<berth_image::snapshot::IdMap> {
         crate::userns::for_container(self.cfg.userns_remap.as_ref(), &rec.host_config)
             .map(|m| m.snapshot_idmap())
     }

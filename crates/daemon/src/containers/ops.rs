@@ -505,6 +505,20 @@ impl ContainerService {
     /// are mounted read-only for the walk (its writable layer as the top lower directory).
     pub fn export(&self, name: &str, w: impl std::io::Write) -> Result<()> {
         let r = self.record(name)?;
+        match self.idmap_of(&r) {
+            // A remapped container's files hold host ids: the archive gets the container's.
+            Some(map) => {
+                use berth_image::idtar::{Direction, ShiftWriter};
+                let mut sw = ShiftWriter::new(w, map, Direction::ToContainer);
+                self.export_record(&r, &mut sw)?;
+                sw.finish()?;
+                Ok(())
+            }
+            None => self.export_record(&r, w),
+        }
+    }
+
+    fn export_record(&self, r: &super::record::Record, w: impl std::io::Write) -> Result<()> {
         let dir = self.dir(&r.id);
         let rootfs = dir.join("bundle/rootfs");
         if r.state.status.is_live() {
