@@ -1,6 +1,8 @@
 //! Daemon configuration (dockerd's names; the server fills it from flags and daemon.json).
 use std::path::PathBuf;
 
+pub use berth_shim::ExternalRuntime;
+
 /// Where berthd keeps things and how it runs containers.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -27,7 +29,15 @@ pub struct DaemonConfig {
     pub registry: RegistrySettings,
     /// `--userns-remap`, resolved ([`crate::userns::resolve`]); none: containers' root is root.
     pub userns_remap: Option<crate::userns::Remap>,
+    /// `--add-runtime name=path` / daemon.json `runtimes`: other OCI runtimes' binaries, by
+    /// name. [`LINKED_RUNTIME`] is always there (the runtime library in berth-shim).
+    pub runtimes: std::collections::BTreeMap<String, ExternalRuntime>,
+    /// `--default-runtime` (`berth`).
+    pub default_runtime: String,
 }
+
+/// The runtime compiled into berth-shim.
+pub const LINKED_RUNTIME: &str = "berth";
 
 /// dockerd's registry options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +139,33 @@ impl DaemonConfig {
             net: NetConfig::default(),
             registry: RegistrySettings::default(),
             userns_remap: None,
+            runtimes: std::collections::BTreeMap::new(),
+            default_runtime: LINKED_RUNTIME.into(),
+        }
+    }
+
+    /// The runtime a container asks for (`""`: the default): `None` for the linked one.
+    pub fn runtime(&self, name: &str) -> crate::Result<Option<&ExternalRuntime>> {
+        let name = if name.is_empty() {
+            self.default_runtime.as_str()
+        } else {
+            name
+        };
+        if name == LINKED_RUNTIME {
+            return Ok(None);
+        }
+        self.runtimes.get(name).map(Some).ok_or_else(|| {
+            crate::Error::invalid(format!("unknown or invalid runtime name: {name}"))
+        })
+    }
+
+    /// The state root of runtime `name` (`runtime-<name>` beside the linked one's, as dockerd's
+    /// `runtime-runc`).
+    pub fn runtime_root_for(&self, name: &str) -> PathBuf {
+        if name.is_empty() || name == LINKED_RUNTIME {
+            self.runtime_root()
+        } else {
+            self.exec_root.join(format!("runtime-{name}"))
         }
     }
     /// Network-namespace handles of running containers.

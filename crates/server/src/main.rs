@@ -137,6 +137,13 @@ struct Cli {
     /// Accepted for dockerd compatibility; berthd always verifies clients on TCP (--tlsverify).
     #[arg(long)]
     tls: bool,
+    /// Another OCI runtime, name=path (repeatable); containers pick it with --runtime. `runc`
+    /// is registered when /usr/sbin/runc exists.
+    #[arg(long)]
+    add_runtime: Vec<String>,
+    /// The runtime of containers that name none (berth: the runtime linked into berth-shim).
+    #[arg(long)]
+    default_runtime: Option<String>,
 }
 
 /// daemon.json: dockerd's keys that berthd knows; anything else is an error naming the key.
@@ -175,6 +182,87 @@ struct FileConfig {
     max_concurrent_uploads: Option<usize>,
     default_shm_size: Option<String>,
     live_restore: Option<bool>,
+    runtimes: Option<std::collections::BTreeMap<String, FileRuntime>>,
+    default_runtime: Option<String>,
+}
+
+/// One `runtimes` entry of daemon.json (`{"path": "/usr/bin/crun", "runtimeArgs": [...]}`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRuntime {
+    path: PathBuf,
+    #[serde(default, rename = "runtimeArgs")]
+    runtime_args: Vec<String>,
+}
+
+/// The runtimes of `--add-runtime` or daemon.json (not both, as dockerd), plus Debian's runc.
+fn runtimes(
+    flags: &[String],
+    file: Option<std::collections::BTreeMap<String, FileRuntime>>,
+) -> anyhow::Result<std::collections::BTreeMap<String, berth_daemon::config::ExternalRuntime>> {
+    let mut list: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    match file {
+        Some(_) if !flags.is_empty() => bail!(
+            "the following directives are specified both as a flag and in the configuration file: runtimes"
+        ),
+        Some(f) => list.extend(f.into_iter().map(|(n, r)| (n, r.path, r.runtime_args))),
+        None => {
+            for a in flags {
+                let (n, p) = a.split_once('=').with_context(|| {
+                    format!("invalid --add-runtime {a:?}: use name=path")
+                })?;
+                list.push((n.to_string(), PathBuf::from(p), Vec::new()));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (name, path, args) in list {
+        if name.is_empty() || name.contains('/') || name.chars().any(char::is_whitespace) {
+            bail!("invalid runtime name {name:?}");
+        }
+        if name == berth_daemon::config::LINKED_RUNTIME {
+            bail!("runtime name '{name}' is reserved (the runtime linked into berth-shim)");
+        }
+        if out.contains_key(&name) {
+            bail!("runtime {name} is given twice");
+        }
+        // A bare name is looked up in PATH, as dockerd does.
+        let found = if path.components().count() == 1 && !path.is_absolute() {
+            std::env::var_os("PATH")
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(&path))
+                        .collect::<Vec<PathBuf>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c: &PathBuf| c.is_file())
+        } else {
+            Some(path.clone()).filter(|p| p.is_file())
+        };
+        let Some(path) = found else {
+            bail!(
+                "runtime {name}: {} not found (install it or fix the path)",
+                path.display()
+            );
+        };
+        out.insert(
+            name.clone(),
+            berth_daemon::config::ExternalRuntime { name, path, args },
+        );
+    }
+    let runc = PathBuf::from("/usr/sbin/runc");
+    if !out.contains_key("runc") && runc.is_file() {
+        out.insert(
+            "runc".into(),
+            berth_daemon::config::ExternalRuntime {
+                name: "runc".into(),
+                path: runc,
+                args: Vec::new(),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// One `default-ulimits` entry of daemon.json (`{"Name":"nofile","Hard":2048,"Soft":1024}`).
@@ -470,6 +558,13 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(s) = cli.default_shm_size.clone().or(fc.default_shm_size) {
         cfg.shm_size = parse_size(&s)?;
+    }
+    cfg.runtimes = runtimes(&cli.add_runtime, fc.runtimes)?;
+    if let Some(d) = cli.default_runtime.clone().or(fc.default_runtime) {
+        cfg.default_runtime = d;
+    }
+    if let Err(e) = cfg.runtime("") {
+        bail!("default runtime: {}", e.message);
     }
     let hosts = if !cli.hosts.is_empty() {
         cli.hosts.clone()

@@ -24,6 +24,6 @@ pub mod protocol;
 
 pub use client::{ShimClient, ShimError};
 pub use protocol::{
-    AttachHello, ExecSpec, ExitInfo, LogSpec, MountSpec, Request, Response, Task, ATTACH_ACK,
-    ATTACH_SOCK, CTL_SOCK, EXIT_FILE, TASK_FILE,
+    AttachHello, ExecSpec, ExitInfo, ExternalRuntime, LogSpec, MountSpec, Request, Response, Task,
+    ATTACH_ACK, ATTACH_SOCK, CTL_SOCK, EXIT_FILE, TASK_FILE,
 };

@@ -49,6 +49,18 @@ fn one() -> u32 {
     1
 }
 
+/// Another OCI runtime binary (`runc`, `crun`, `berth-runc`) the shim drives through its
+/// command line, as containerd's runc shim does, instead of the linked runtime library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalRuntime {
+    /// The name the daemon knows it by (`--runtime crun`).
+    pub name: String,
+    pub path: PathBuf,
+    /// Global options put before every command (daemon.json `runtimeArgs`).
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
@@ -75,6 +87,9 @@ pub struct Task {
     /// /etc/group once the rootfs is mounted; numeric users are already in config.json.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `None`: the runtime library linked into the shim (the runtime named `berth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<ExternalRuntime>,
 }
 
 /// An exec'd process.

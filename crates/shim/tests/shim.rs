@@ -81,6 +81,7 @@ impl Env {
                 max_file: 1,
             }),
             user: None,
+            runtime: None,
         };
         (Env { dir, tag, id }, task)
     }

@@ -145,6 +145,11 @@ impl ContainerService {
         if host_config.log_config.r#type.is_empty() {
             host_config.log_config.r#type = "json-file".into();
         }
+        // Docker records the runtime a container runs with: the default when none is named.
+        self.cfg.runtime(&host_config.runtime)?;
+        if host_config.runtime.is_empty() {
+            host_config.runtime = self.cfg.default_runtime.clone();
+        }
         let rp = &host_config.restart_policy;
         match rp.name.as_str() {
             "" | "no" | "always" | "unless-stopped" if rp.maximum_retry_count != 0 => {
@@ -540,13 +545,14 @@ impl ContainerService {
         let task = Task {
             id: id.clone(),
             bundle,
-            runtime_root: self.cfg.runtime_root(),
+            runtime_root: self.cfg.runtime_root_for(&r.host_config.runtime),
             rootfs,
             tty: r.config.tty,
             open_stdin: r.config.open_stdin,
             stdin_once: r.config.stdin_once,
             log,
             user: Some(r.config.user.clone()).filter(|u| !numeric_user(u)),
+            runtime: self.cfg.runtime(&r.host_config.runtime)?.cloned(),
         };
         std::fs::write(
             shim_dir.join(berth_shim::TASK_FILE),

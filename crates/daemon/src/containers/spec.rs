@@ -559,8 +559,13 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
             process["consoleSize"] = json!({"height": rows, "width": cols});
         }
     }
+    // Debian's crun 1.8 refuses any version but 1.0.x; the linked runtime reads them all.
+    let oci_version = match cfg.runtime(&h.runtime) {
+        Ok(Some(_)) => "1.0.2",
+        _ => "1.2.0",
+    };
     let spec = json!({
-        "ociVersion": "1.2.0",
+        "ociVersion": oci_version,
         "process": process,
         "root": {"path": "rootfs", "readonly": h.readonly_rootfs},
         "hostname": hostname,
@@ -598,7 +603,7 @@ mod tests {
     #[test]
     fn privileged_takes_the_hosts_capabilities() {
         // A host without CAP_SYS_RESOURCE (bit 24), like this VM.
-        let mask = (1u64 << 41) - 1 & !(1 << 24);
+        let mask = ((1u64 << 41) - 1) & !(1 << 24);
         let c = caps_in(mask);
         assert_eq!(c.len(), ALL_CAPS.len() - 1);
         assert!(!c.contains(&"CAP_SYS_RESOURCE".to_string()));

@@ -77,6 +77,31 @@ pub fn version(_c: &Ctx) -> Resp {
     h::json(StatusCode::OK, &v)
 }
 
+/// `Runtimes` of `docker info`: the linked runtime (the shim's own binary does the work) and
+/// every added one.
+fn runtimes(
+    cfg: &berth_daemon::DaemonConfig,
+) -> std::collections::BTreeMap<String, berth_api::system::Runtime> {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert(
+        berth_daemon::config::LINKED_RUNTIME.to_string(),
+        berth_api::system::Runtime {
+            path: cfg.shim.display().to_string(),
+            runtime_args: Vec::new(),
+        },
+    );
+    for (name, rt) in &cfg.runtimes {
+        m.insert(
+            name.clone(),
+            berth_api::system::Runtime {
+                path: rt.path.display().to_string(),
+                runtime_args: rt.args.clone(),
+            },
+        );
+    }
+    m
+}
+
 pub fn info(c: &Ctx) -> Result<Resp> {
     let d = &c.daemon;
     let all = d
@@ -118,7 +143,8 @@ pub fn info(c: &Ctx) -> Result<Resp> {
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
         server_version: crate::ENGINE_VERSION.into(),
-        default_runtime: "berth".into(),
+        runtimes: runtimes(&d.config),
+        default_runtime: d.config.default_runtime.clone(),
         swarm: SwarmInfo::inactive(),
         live_restore_enabled: true,
         isolation: String::new(),

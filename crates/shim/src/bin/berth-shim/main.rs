@@ -12,6 +12,7 @@
 mod io;
 mod monitor;
 mod rootfs;
+mod runtime;
 mod users;
 
 use std::io::Write;

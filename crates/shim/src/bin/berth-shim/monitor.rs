@@ -11,28 +11,26 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use berth_runtime::container;
 use berth_runtime::sys;
 use berth_shim::protocol::{self, stream};
 use berth_shim::{AttachHello, ExecSpec, ExitInfo, Request, Response, Task};
 
 use crate::io::{pump, Hub, JsonLog, Stdin};
 use crate::rootfs;
+use crate::runtime::{self, Reaper, Runtime};
 
 /// Shared between the serving threads and the reaper.
 #[derive(Debug)]
 struct Shared {
-    task: Task,
     dir: PathBuf,
+    rt: Arc<dyn Runtime>,
+    reaper: Arc<Reaper>,
     init_pid: i32,
     hub: Arc<Hub>,
     stdin: Arc<Stdin>,
     master: Option<File>,
     exit: Mutex<Option<ExitInfo>>,
     exit_cv: Condvar,
-    /// Exit statuses reaped but not yet claimed, by pid.
-    reaped: Mutex<HashMap<i32, i32>>,
-    reaped_cv: Condvar,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
     /// Control connections being served (the shim lingers until they are answered).
     waiting: Mutex<usize>,
@@ -63,15 +61,14 @@ struct ExecState {
 /// Deletes a half-set-up container.
 #[derive(Debug)]
 struct DeleteOnDrop {
-    root: PathBuf,
-    id: String,
+    rt: Arc<dyn Runtime>,
     armed: bool,
 }
 
 impl Drop for DeleteOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            let _ = container::delete(&self.root, &self.id, true);
+            let _ = self.rt.delete();
         }
     }
 }
@@ -130,14 +127,16 @@ impl Monitor {
     /// Mount the rootfs and create the container (its process waits at the exec FIFO).
     pub fn setup(dir: PathBuf, task: Task) -> Result<Monitor, String> {
         let rootfs = rootfs::root_path(&task.bundle)?;
+        let reaper = Arc::new(Reaper::default());
+        let rt = runtime::for_task(&task, &dir, reaper.clone());
         // What a shim killed with its container left behind (a host crash, kill -9): the
         // runtime's state, the container's processes and cgroup, the rootfs mount.
-        if container::load(&task.runtime_root, &task.id).is_ok() {
+        if rt.exists() {
             eprintln!(
                 "removing a stale container {} left by a previous shim",
                 task.id
             );
-            let _ = container::delete(&task.runtime_root, &task.id, true);
+            let _ = rt.delete();
         }
         rootfs::unmount_all(&rootfs);
         if !task.rootfs.is_empty() {
@@ -149,7 +148,7 @@ impl Monitor {
                 return Err(e);
             }
         }
-        match Self::create(dir.clone(), task, &rootfs) {
+        match Self::create(dir.clone(), task, &rootfs, rt, reaper) {
             Ok(m) => Ok(m),
             Err(e) => {
                 rootfs::unmount_all(&rootfs);
@@ -161,7 +160,13 @@ impl Monitor {
         }
     }
 
-    fn create(dir: PathBuf, task: Task, rootfs: &Path) -> Result<Monitor, String> {
+    fn create(
+        dir: PathBuf,
+        task: Task,
+        rootfs: &Path,
+        rt: Arc<dyn Runtime>,
+        reaper: Arc<Reaper>,
+    ) -> Result<Monitor, String> {
         let log = match &task.log {
             Some(l) => Some(JsonLog::open(l).map_err(|e| format!("open log: {e}"))?),
             None => None,
@@ -192,44 +197,19 @@ impl Monitor {
         // Sockets first: a failure here leaves no container behind.
         let ctl = listen(&dir.join(protocol::CTL_SOCK))?;
         let attach = listen(&dir.join(protocol::ATTACH_SOCK))?;
-        // The runtime gives INIT the caller's fds 0-2: put the container's there for the call.
-        let saved: Vec<OwnedFd> = [
-            rustix::stdio::stdin(),
-            rustix::stdio::stdout(),
-            rustix::stdio::stderr(),
-        ]
-        .into_iter()
-        .filter_map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 10).ok())
-        .collect();
-        if saved.len() != 3 {
-            return Err("cannot save the shim's stdio".into());
-        }
-        let set = |a: &File, b: &File, c: &File| {
-            let _ = rustix::stdio::dup2_stdin(a);
-            let _ = rustix::stdio::dup2_stdout(b);
-            let _ = rustix::stdio::dup2_stderr(c);
-        };
-        set(&child_in, &child_out, &child_err);
-        let opts = container::CreateOpts {
-            bundle: task.bundle.clone(),
-            pid_file: None,
-            console_socket: console.clone(),
-            no_pivot: false,
-            preserve_fds: 0,
-        };
-        let created = container::create(&task.runtime_root, &task.id, &opts);
-        let _ = rustix::stdio::dup2_stdin(&saved[0]);
-        let _ = rustix::stdio::dup2_stdout(&saved[1]);
-        let _ = rustix::stdio::dup2_stderr(&saved[2]);
+        let created = rt.create(
+            &task.bundle,
+            console.as_deref(),
+            [&child_in, &child_out, &child_err],
+        );
         drop((child_in, child_out, child_err));
-        let created = created.map_err(|e| e.to_string())?;
+        let init_pid = created?;
         // From here a failure must not leave the created container waiting at its FIFO.
         let mut guard = DeleteOnDrop {
-            root: task.runtime_root.clone(),
-            id: task.id.clone(),
+            rt: rt.clone(),
             armed: true,
         };
-        loopback_up(created.pid);
+        loopback_up(init_pid);
         let master = match master_thread {
             Some(t) => {
                 let m = t.join().ok().flatten();
@@ -264,16 +244,15 @@ impl Monitor {
         guard.armed = false;
         Ok(Monitor {
             shared: Arc::new(Shared {
-                init_pid: created.pid,
-                task,
+                init_pid,
                 dir,
+                rt,
+                reaper,
                 hub,
                 stdin,
                 master,
                 exit: Mutex::new(None),
                 exit_cv: Condvar::new(),
-                reaped: Mutex::new(HashMap::new()),
-                reaped_cv: Condvar::new(),
                 execs: Mutex::new(HashMap::new()),
                 waiting: Mutex::new(0),
             }),
@@ -297,6 +276,7 @@ impl Monitor {
             ctl,
             attach,
         } = self;
+        shared.reaper.activate();
         {
             let sh = shared.clone();
             std::thread::spawn(move || {
@@ -326,22 +306,15 @@ impl Monitor {
         let init_status = loop {
             match sys::waitpid(-1, 0) {
                 Ok(Some((pid, status))) if pid == shared.init_pid => break status,
-                Ok(Some((pid, status))) => {
-                    if let Ok(mut r) = shared.reaped.lock() {
-                        r.insert(pid, status);
-                    }
-                    shared.reaped_cv.notify_all();
-                }
+                Ok(Some((pid, status))) => shared.reaper.deliver(pid, status),
                 Ok(None) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         };
+        shared.reaper.deactivate();
         let finished_at_ns = now_ns();
-        let t = &shared.task;
-        let oom_killed = container::oom_count(&t.runtime_root, &t.id)
-            .map(|n| n > 0)
-            .unwrap_or(false);
+        let oom_killed = shared.rt.oom_count().map(|n| n > 0).unwrap_or(false);
         // Output still in the pipes belongs before the exit (processes outside a private pid
         // namespace may hold them open: do not wait for those forever).
         join_within(pumps, Duration::from_secs(5));
@@ -356,7 +329,7 @@ impl Monitor {
             &shared.dir.join(protocol::EXIT_FILE),
             &serde_json::to_vec(&info).unwrap_or_default(),
         );
-        if let Err(e) = container::delete(&t.runtime_root, &t.id, true) {
+        if let Err(e) = shared.rt.delete() {
             eprintln!("delete container: {e}");
         }
         rootfs::unmount_all(&rootfs);
@@ -478,35 +451,33 @@ fn serve_ctl(sh: &Arc<Shared>, c: UnixStream) {
 }
 
 fn handle(sh: &Arc<Shared>, req: Request) -> Response {
-    let (root, id) = (&sh.task.runtime_root, sh.task.id.as_str());
+    let rt = &sh.rt;
     let ok = Response::default;
-    let r = |x: Result<(), berth_runtime::error::RuntimeError>| match x {
+    let r = |x: Result<(), String>| match x {
         Ok(()) => ok(),
         Err(e) => Response::err(e),
     };
     match req {
-        Request::Status => match container::oci_state(root, id) {
+        Request::Status => match rt.status() {
             Ok(s) => Response {
                 pid: Some(sh.init_pid),
-                status: serde_json::to_value(&s)
-                    .ok()
-                    .and_then(|v| v["status"].as_str().map(String::from)),
+                status: Some(s),
                 ..ok()
             },
             Err(e) => Response::err(e),
         },
-        Request::Start => r(container::start(root, id)),
-        Request::Kill { signal, all } => r(container::kill(root, id, signal, all)),
-        Request::Pause => r(container::pause(root, id)),
-        Request::Resume => r(container::resume(root, id)),
-        Request::Pids => match container::pids(root, id) {
+        Request::Start => r(rt.start()),
+        Request::Kill { signal, all } => r(rt.kill(signal, all)),
+        Request::Pause => r(rt.pause()),
+        Request::Resume => r(rt.resume()),
+        Request::Pids => match rt.pids() {
             Ok(p) => Response {
                 pids: Some(p),
                 ..ok()
             },
             Err(e) => Response::err(e),
         },
-        Request::Stats => match container::stats(root, id) {
+        Request::Stats => match rt.stats() {
             Ok(v) => Response {
                 value: Some(v),
                 ..ok()
@@ -515,7 +486,7 @@ fn handle(sh: &Arc<Shared>, req: Request) -> Response {
         },
         Request::Update { resources } => {
             match serde_json::from_value::<oci_spec::runtime::LinuxResources>(resources) {
-                Ok(res) => match container::update(root, id, &res) {
+                Ok(res) => match rt.update(&res) {
                     Ok(w) => Response {
                         warnings: w,
                         ..ok()
@@ -655,22 +626,6 @@ fn exec_prepare(sh: &Arc<Shared>, spec: ExecSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// Wait for the reaper to hand over `pid`'s status.
-fn claim(sh: &Shared, pid: i32) -> i32 {
-    let Ok(mut r) = sh.reaped.lock() else {
-        return -1;
-    };
-    loop {
-        if let Some(s) = r.remove(&pid) {
-            return s;
-        }
-        r = match sh.reaped_cv.wait(r) {
-            Ok(r) => r,
-            Err(_) => return -1,
-        };
-    }
-}
-
 fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
     let e = sh
         .execs
@@ -686,9 +641,8 @@ fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
         st.started = true;
         (st.child_stdio.take(), st.console.clone(), st.our_out.take())
     };
-    let [cin, cout, cerr] = stdio.ok_or("exec has no stdio")?;
+    let stdio = stdio.ok_or("exec has no stdio")?;
     let pfile = sh.dir.join(format!("exec-{x}.json"));
-    let result = sh.dir.join(format!("exec-{x}.result"));
     let mut process = serde_json::to_value(&e.spec.process).unwrap_or_default();
     if let Some(u) = &e.spec.user {
         let root = PathBuf::from(format!("/proc/{}/root", sh.init_pid));
@@ -701,43 +655,27 @@ fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
         Some(p) => Some(accept_master(listen(p)?)),
         None => None,
     };
-    let exe = std::env::current_exe().map_err(|e| format!("shim binary: {e}"))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("exec-helper")
-        .arg(&sh.task.runtime_root)
-        .arg(&sh.task.id)
-        .arg(&pfile)
-        .arg(&result);
-    if let Some(c) = &console {
-        cmd.arg(c);
-    }
-    let child = cmd
-        .stdin(cin)
-        .stdout(cout)
-        .stderr(cerr)
-        .spawn()
-        .map_err(|e| format!("run exec helper: {e}"))?;
-    let helper = child.id() as i32;
-    drop(cmd);
-    // The reaper collects the helper; its answer is in the result file.
-    let _ = claim(sh, helper);
-    let answer: serde_json::Value = std::fs::read(&result)
-        .ok()
-        .and_then(|d| serde_json::from_slice(&d).ok())
-        .unwrap_or_default();
+    let started = sh.rt.exec(
+        &pfile,
+        console.as_deref(),
+        stdio,
+        &sh.dir.join(format!("exec-{x}")),
+    );
     let _ = std::fs::remove_file(&pfile);
-    let _ = std::fs::remove_file(&result);
-    let master = master_thread.and_then(|t| t.join().ok().flatten());
+    let master = match (&started, master_thread) {
+        // A failed exec sent no terminal: do not wait for one.
+        (Err(_), Some(_)) => None,
+        (_, t) => t.and_then(|t| t.join().ok().flatten()),
+    };
     if let Some(c) = &console {
         let _ = std::fs::remove_file(c);
     }
-    let Some(pid) = answer["pid"].as_i64().map(|p| p as i32) else {
-        let msg = answer["error"]
-            .as_str()
-            .unwrap_or("exec failed")
-            .to_string();
-        finish_exec(&e, None, 126, Vec::new());
-        return Err(msg);
+    let pid = match started {
+        Ok(pid) => pid,
+        Err(msg) => {
+            finish_exec(&e, None, 126, Vec::new());
+            return Err(msg);
+        }
     };
     let mut pumps = Vec::new();
     if let Some(m) = &master {
@@ -764,7 +702,7 @@ fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
     let sh2 = sh.clone();
     let e2 = e.clone();
     std::thread::spawn(move || {
-        let status = claim(&sh2, pid);
+        let status = sh2.reaper.wait(pid);
         finish_exec(&e2, Some(pid), sys::exit_code(status), pumps);
     });
     Ok(pid)
