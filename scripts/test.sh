@@ -16,5 +16,6 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+vm/run.sh  # cgroup v2-only and AppArmor checks in a qemu VM of Debian's kernel (vm/README.md)
 leaks="../shared/tools/host-leaks"
 if [ -x "$leaks" ]; then "$leaks" --strict; fi
