@@ -373,6 +373,34 @@ pub fn mkdir_all_for_root(dir: &Path, remap: &Remap) -> std::io::Result<()> {
     }
 }
 
+/// Give every entry below `dir` (a remapped container's upper dir) whose owner is outside the
+/// mapping's host ids the host ids of that owner as a container id: entries overlay copied up
+/// through a view of the layers mounted without the mapping. Symlinks are not followed.
+pub fn shift_unmapped(dir: &Path, remap: &Remap) -> std::io::Result<()> {
+    let in_range = |r: &[IdRange], id: u32| r.iter().any(|r| id >= r.host && id - r.host < r.size);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
+            let md = fs::symlink_metadata(&p)?;
+            if md.is_dir() {
+                stack.push(p.clone());
+            }
+            let (u, g) = (md.uid(), md.gid());
+            let nu = (!in_range(&remap.uids, u)).then(|| remap.host_uid(u).unwrap_or(u));
+            let ng = (!in_range(&remap.gids, g)).then(|| remap.host_gid(g).unwrap_or(g));
+            if nu.is_some() || ng.is_some() {
+                std::os::unix::fs::lchown(&p, nu, ng)?;
+                // chown cleared set-id bits of files; put the mode back.
+                if md.is_file() && md.mode() & 0o6000 != 0 {
+                    fs::set_permissions(&p, fs::Permissions::from_mode(md.mode() & 0o7777))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Give a container's upper and work dirs (or a new volume) to the remapped root.
 pub fn chown_to_root(dir: &Path, remap: &Remap) -> Result<()> {
     let md = fs::symlink_metadata(dir)?;

@@ -780,3 +780,28 @@ fn export_gives_the_containers_ids() {
         assert!(line(" mine").contains(" 9/9 "), "running {running}: {list}");
     }
 }
+
+#[test]
+fn cp_into_a_stopped_remapped_container_leaves_it_its_own_tree() {
+    need_root!();
+    let b = remapped();
+    let id = ok(
+        &b,
+        &[
+            "create",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c '%n %u %g' /etc /etc/new && touch /etc/x && echo ok",
+        ],
+    );
+    let id = id.trim();
+    let src = b.dir.join("new");
+    std::fs::write(&src, "n\n").unwrap();
+    ok(
+        &b,
+        &["cp", src.to_str().unwrap(), &format!("{id}:/etc/new")],
+    );
+    let out = ok(&b, &["start", "-a", id]);
+    assert_eq!(out, "/etc 0 0\n/etc/new 0 0\nok\n");
+}

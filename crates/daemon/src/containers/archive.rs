@@ -384,6 +384,19 @@ impl ContainerService {
             };
             copy::extract(root, p, r, opts).map_err(|e| path_error(e, name, path, true))
         })?;
+        let rec = self.record(name)?;
+        if let Some(remap) =
+            crate::userns::for_container(self.cfg.userns_remap.as_ref(), &rec.host_config)
+        {
+            // A stopped container's layers were mounted without the mapping: what overlay copied
+            // up on the way (parent directories) kept the image's ids; give them their host ids.
+            let upper = self
+                .images
+                .root()
+                .snapshots
+                .fs_path(&super::lifecycle::snapshot_key(&rec.id));
+            crate::userns::shift_unmapped(&upper, remap)?;
+        }
         self.event(&c, "extract-to-dir", BTreeMap::new());
         Ok(())
     }
