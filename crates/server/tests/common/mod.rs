@@ -48,6 +48,12 @@ pub struct Berthd {
 
 impl Berthd {
     pub fn start() -> Berthd {
+        Self::start_with(&[])
+    }
+
+    /// A berthd with more flags (`--add-runtime`, `--config-file` …); restart it with
+    /// [`Berthd::spawn_with`] and the same flags.
+    pub fn start_with(extra: &[&str]) -> Berthd {
         assert!(
             Command::new("docker").arg("--version").output().is_ok(),
             "the docker CLI is missing (Debian: apt-get install docker.io)"
@@ -62,7 +68,7 @@ impl Berthd {
             tag,
             child: None,
         };
-        d.spawn();
+        d.spawn_with(extra);
         // The base image, from Debian's busybox-static.
         let mut tar = Command::new("tar")
             .arg("-C")
@@ -128,6 +134,10 @@ impl Berthd {
     }
 
     pub fn spawn(&mut self) {
+        self.spawn_with(&[])
+    }
+
+    pub fn spawn_with(&mut self, extra: &[&str]) {
         let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
         let shim = berthd.with_file_name("berth-shim");
         assert!(
@@ -161,6 +171,7 @@ impl Berthd {
             .arg("127.0.0.9")
             .arg("--shim")
             .arg(shim)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
