@@ -633,11 +633,28 @@ impl Template {
         )
     }
 
+    /// The header row of a table: executed over the header names with docker's header functions
+    /// (`json`, `split`, `join`, `title`, `lower`, `upper`, `truncate` return the name as it is;
+    /// `.Label "com.x-y"` gives `x y`). Like the docker CLI, an error ends the row silently,
+    /// keeping what was written before it.
+    pub fn render_header(&self, names: &Value) -> String {
+        let mut out = String::new();
+        let ex = Exec {
+            src: &self.src,
+            header: true,
+            missing: Missing::NoValue,
+            vars: RefCell::new(vec![(String::new(), names.clone())]),
+        };
+        let _ = ex.list(&self.nodes, names, &mut out);
+        out
+    }
+
     /// Executes with an explicit missing-key mode.
     pub fn render_with(&self, dot: &Value, missing: Missing) -> Result<String, FormatError> {
         let mut out = String::new();
         let ex = Exec {
             src: &self.src,
+            header: false,
             missing,
             vars: RefCell::new(vec![(String::new(), dot.clone())]),
         };
@@ -662,6 +679,8 @@ pub enum Missing {
 struct Exec<'a> {
     /// The template's source, for error positions.
     src: &'a str,
+    /// Rendering a table's header row (docker's `HeaderFunctions`).
+    header: bool,
     missing: Missing,
     /// Variables in scope, innermost last; `$` (the empty name) is the root.
     vars: RefCell<Vec<(String, Value)>>,
@@ -1354,6 +1373,12 @@ impl Exec<'_> {
                 if args.is_empty() {
                     return Ok(v);
                 }
+                if self.header {
+                    // docker's header for `.Label "com.example.some-key"`: `some key`.
+                    let name = as_str(&args[0]);
+                    let last = name.rsplit('.').next().unwrap_or("");
+                    return Ok(V::Val(Value::String(last.replace(['-', '_'], " "))));
+                }
                 // A "method" with arguments: index into the value (`.Label "k"`).
                 // Docker's methods (`Label`) return "" for a missing key.
                 let mut all = vec![v];
@@ -1384,6 +1409,23 @@ impl Exec<'_> {
             }
         };
         let s = |v: String| Ok(V::Val(Value::String(v)));
+        if self.header {
+            let n = match f {
+                "json" | "title" | "lower" | "upper" => Some(1),
+                "split" | "join" | "truncate" => Some(2),
+                _ => None,
+            };
+            if let Some(n) = n {
+                need(n)?;
+                return match &args[0] {
+                    V::Val(Value::String(v)) => s(v.clone()),
+                    v => xerr(format!(
+                        "wrong type for value; expected string; got {}",
+                        go_v(v)
+                    )),
+                };
+            }
+        }
         match f {
             "json" => {
                 need(1)?;
@@ -1696,13 +1738,29 @@ impl Format {
     ) -> Result<String, FormatError> {
         let mut buf = String::new();
         for r in rows {
-            buf.push_str(&self.template.render(r, strict)?);
+            match self.template.render(r, strict) {
+                Ok(t) => buf.push_str(&t),
+                // The docker CLI's formatter wraps execution errors as parse errors and names the
+                // row's Go type (the header's hidden `$type`).
+                Err(FormatError::Exec(m)) => {
+                    let ty = header.get("$type").and_then(Value::as_str);
+                    return Err(FormatError::Parse(match ty {
+                        Some(ty)
+                            if m.contains("can't evaluate field") && !m.contains(" in type ") =>
+                        {
+                            format!("template: {m} in type {ty}")
+                        }
+                        _ => format!("template: {m}"),
+                    }));
+                }
+                Err(e) => return Err(e),
+            }
             buf.push('\n');
         }
         if !self.table {
             return Ok(buf);
         }
-        let mut all = self.template.render(header, false)?;
+        let mut all = self.template.render_header(header);
         all.push('\n');
         all.push_str(&buf);
         Ok(tabwrite(&all))

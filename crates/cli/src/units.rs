@@ -220,6 +220,37 @@ pub fn rfc3339_nanos(nanos: i64, digits: Option<usize>) -> String {
     )
 }
 
+/// Go's `time.Time.String()` of an RFC 3339 timestamp as the API sends it:
+/// `2024-01-02T15:04:05.123Z` → `2024-01-02 15:04:05.123 +0000 UTC` (trailing zeros of the
+/// fraction dropped; other offsets as `+0100 +0100`). Unparsable text is returned as it is.
+pub fn go_time_string(rfc3339: &str) -> String {
+    let Some((date, rest)) = rfc3339.split_once('T') else {
+        return rfc3339.to_owned();
+    };
+    let (clock, zone) = match rest.find(['Z', '+', '-']) {
+        Some(i) => rest.split_at(i),
+        None => return rfc3339.to_owned(),
+    };
+    let clock = match clock.split_once('.') {
+        Some((hms, frac)) => {
+            let f = frac.trim_end_matches('0');
+            if f.is_empty() {
+                hms.to_owned()
+            } else {
+                format!("{hms}.{f}")
+            }
+        }
+        None => clock.to_owned(),
+    };
+    let zone = if zone == "Z" || zone == "+00:00" {
+        "+0000 UTC".to_owned()
+    } else {
+        let z = zone.replace(':', "");
+        format!("{z} {z}")
+    };
+    format!("{date} {clock} {zone}")
+}
+
 /// A Go duration as nanoseconds (`--health-interval 30s`); `None` when it does not parse.
 /// Bare `0` is allowed, as in Go.
 pub fn go_duration_nanos(s: &str) -> Option<i64> {
@@ -419,5 +450,22 @@ mod tests {
         assert_eq!(timestamp_arg("2023-11-14", now).unwrap(), "1699920000");
         assert!(timestamp_arg("yesterday", now).is_err());
         assert_eq!(parse_go_duration("300ms"), Some(0.3));
+    }
+
+    #[test]
+    fn go_time_strings() {
+        assert_eq!(
+            go_time_string("2026-11-23T03:52:02.491273065Z"),
+            "2026-11-23 03:52:02.491273065 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-11-23T03:52:02.100Z"),
+            "2026-11-23 03:52:02.1 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-11-23T03:52:02+01:00"),
+            "2026-11-23 03:52:02 +0100 +0100"
+        );
+        assert_eq!(go_time_string("junk"), "junk");
     }
 }

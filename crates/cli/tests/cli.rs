@@ -1327,6 +1327,13 @@ fn templates_match_the_docker_cli() {
         "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Labels}}",
         "{{json .}}",
         r#"{{.Names}}{{if .Mounts}} mounts={{.Mounts}}{{end}} {{printf "%.3s" .Image}}"#,
+        r#"table {{.Names | upper}}\t{{.Label "a"}}\t{{json .Labels}}"#,
+        r#"table {{range $i, $n := split .Names ","}}{{$i}}={{$n}}{{end}}\t{{.Command}}"#,
+        "table {{.ID}}\t{{.Ports}}\t{{.Networks}}\t{{.Size}}",
+        // Header rows: docker's header functions and .Label's header.
+        r#"table {{.Label "a"}}|{{.Label "com.x-y_z"}}|{{json .Labels}}|{{upper .Names}}|{{.Names | lower}}|{{title .Names}}|{{truncate .Names 2}}|{{pad .Names 1 1}}|{{join (split .Names ",") "+"}}"#,
+        r#"table {{.Names}}{{if .Labels}}yes{{end}}|{{range $i, $n := split .Names ","}}{{$i}}={{$n}}{{end}}"#,
+        r#"{{.Names}}\t{{.CreatedAt | len | printf "%d"}}"#,
     ] {
         b.same(&["ps", "-a", "--format", f]);
     }
@@ -1335,6 +1342,7 @@ fn templates_match_the_docker_cli() {
         "table {{.Repository}}\t{{.Tag}}\t{{.Size}}",
         "{{json .}}",
         r#"{{slice .ID 0 10}} {{printf "%-10s|" .Repository}}"#,
+        "table {{.Repository}}:{{.Tag}}\t{{.Digest}}\t{{lower .Repository}}",
     ] {
         b.same(&["images", "--format", f]);
     }
@@ -1344,6 +1352,31 @@ fn templates_match_the_docker_cli() {
         r#"{{index .Options "com.docker.network.bridge.name"}}|{{len .Containers}}"#,
     ] {
         b.same(&["network", "inspect", "-f", f, "bridge"]);
+    }
+    b.same(&["network", "ls", "--format", "{{json .}}"]);
+    b.same(&[
+        "network",
+        "ls",
+        "--format",
+        "table {{.Name}}\t{{.CreatedAt}}\t{{.IPv4}}",
+    ]);
+    // Execution errors of list formats: wrapped and typed as the docker CLI's formatter does.
+    assert_eq!(b.b(&["volume", "create", "bthtplvol"]).0, 0);
+    for cmd in [
+        &["images"][..],
+        &["volume", "ls"],
+        &["network", "ls"],
+        &["history", "busybox"],
+        &["system", "df"],
+        &["ps", "-a"],
+    ] {
+        for f in ["{{.Nope}}", "table {{.ID}}\\t{{.Nope}}"] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", f]);
+            let (code, _, err) = b.same(&args);
+            assert_eq!(code, 1, "{args:?}");
+            assert!(err.contains(" in type *"), "{args:?}: {err}");
+        }
     }
     // Template errors: parse errors before any request (exit 64), execution errors (exit 1).
     for (t, code) in [

@@ -67,6 +67,7 @@ pub fn row(h: &HistoryItem, trunc: bool, human: bool, now: i64) -> Value {
 /// Column headers (`CreatedSince` is a date, "CREATED AT", without `-H`).
 pub fn header(human: bool) -> Value {
     json!({
+        "$type": "*image.historyContext",
         "Comment": "COMMENT", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
         "CreatedSince": if human { "CREATED" } else { "CREATED AT" }, "ID": "IMAGE", "Size": "SIZE",
     })

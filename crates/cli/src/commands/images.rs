@@ -101,6 +101,7 @@ pub fn rows(list: &[ImageSummary], trunc: bool, now: i64) -> Vec<Value> {
 /// Column headers.
 pub fn header() -> Value {
     json!({
+        "$type": "*formatter.imageContext",
         "Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
         "Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY", "SharedSize": "SHARED SIZE",
         "Size": "SIZE", "Tag": "TAG", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",

@@ -162,17 +162,20 @@ fn row(n: &Network, trunc: bool) -> Value {
         "Name": n.name,
         "Driver": n.driver,
         "Scope": n.scope,
+        // EnableIPv4 came with API 1.47; over 1.41 the docker 28 CLI shows false, as here.
+        "IPv4": "false",
         "IPv6": n.enable_ipv6.to_string(),
         "Internal": n.internal.to_string(),
         "Labels": labels.join(","),
-        "CreatedAt": n.created,
+        "CreatedAt": crate::units::go_time_string(&n.created),
         "$Label": n.labels,
     })
 }
 
 fn header() -> Value {
     json!({
-        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+        "$type": "*network.networkContext",
+        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4", "IPv6": "IPV6",
         "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "$Label": {},
     })
 }

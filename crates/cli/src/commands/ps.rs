@@ -229,16 +229,16 @@ pub fn run(ctx: &Ctx, args: PsArgs) -> CmdResult {
             code: 1,
         })?;
         if !format.is_empty() {
-            f.render(
-                &header(),
-                &[row(&ContainerSummary::default(), true, 0)],
-                true,
-            )
-            .map_err(|e| CmdError::Status {
-                message: format!("failed to execute template: {e}")
-                    .replace("template: executing", "template: :1:2: executing"),
-                code: 1,
-            })?;
+            // The raw text, `table ` and `\t` included (positions in errors count from it).
+            crate::format::Template::parse(&format)
+                .and_then(|t| t.render(&row(&ContainerSummary::default(), true, 0), true))
+                .map_err(|e| {
+                    let mut message = format!("failed to execute template: {e}");
+                    if message.contains("can't evaluate field") && !message.contains(" in type ") {
+                        message.push_str(" in type *formatter.ContainerContext");
+                    }
+                    CmdError::Status { message, code: 1 }
+                })?;
         }
         f
     };

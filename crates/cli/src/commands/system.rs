@@ -153,7 +153,7 @@ pub fn summary_rows(du: &DiskUsage) -> Vec<Value> {
 }
 
 fn summary_header() -> Value {
-    json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+    json!({"$type": "*formatter.diskUsageImagesContext", "Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
            "Reclaimable": "RECLAIMABLE"})
 }
 

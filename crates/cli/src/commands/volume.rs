@@ -144,6 +144,7 @@ pub fn row(v: &Volume) -> Value {
 /// Column headers.
 pub fn header() -> Value {
     json!({
+        "$type": "*formatter.volumeContext",
         "Availability": "AVAILABILITY", "Driver": "DRIVER", "Group": "GROUP", "Labels": "LABELS",
         "Links": "LINKS", "Mountpoint": "MOUNTPOINT", "Name": "VOLUME NAME", "Scope": "SCOPE",
         "Size": "SIZE", "Status": "STATUS", "$Label": {},
