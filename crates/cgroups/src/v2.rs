@@ -28,9 +28,14 @@ pub(crate) fn missing_controllers(available: &str, enabled: &str) -> Vec<String>
 }
 
 /// Enables the wanted controllers in `dir`'s `cgroup.subtree_control`, all at once, else one
-/// by one. Failures (a parent with processes of its own cannot delegate, "no internal
-/// processes") become warnings: the child then lacks that controller, and writing a limit
+/// by one. Failures become warnings: the child then lacks that controller, and writing a limit
 /// for it fails later with an error naming the file.
+///
+/// A cgroup other than the root that holds processes of its own is left alone ("no internal
+/// processes"): the kernel would refuse the domain controllers (memory, io) but accept the
+/// threaded ones (cpu, cpuset, pids), which makes the cgroup a thread root and every new child
+/// an invalid domain that refuses processes (EOPNOTSUPP), and changes a cgroup that belongs to
+/// someone else (a systemd service's, a login session's).
 pub(crate) fn enable_controllers(
     dir: &Path,
     warnings: &mut Vec<Warning>,
@@ -42,6 +47,21 @@ pub(crate) fn enable_controllers(
         return Ok(());
     }
     let file = dir.join("cgroup.subtree_control");
+    // `cgroup.type` exists in every cgroup but the root.
+    let is_root = !dir.join("cgroup.type").exists();
+    if !is_root && !fs::read_pids(&dir.join("cgroup.procs"))?.is_empty() {
+        warnings.push(Warning::new(
+            file.display().to_string(),
+            format!(
+                "{} holds processes, so cgroup v2 lets it give no controller ({}) to a \
+                 cgroup below it: use a cgroup parent that holds no processes (an absolute \
+                 cgroupsPath such as /berth/<id>)",
+                dir.display(),
+                missing.join(" ")
+            ),
+        ));
+        return Ok(());
+    }
     if fs::write(&file, &missing.join(" ")).is_ok() {
         return Ok(());
     }
@@ -209,6 +229,43 @@ mod tests {
         );
         assert!(missing_controllers("memory\n", "memory\n").is_empty());
         assert!(missing_controllers("", "").is_empty());
+    }
+
+    fn cgroup_dir(root: bool, procs: &str, subtree: &str) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("cgroup.controllers"), "cpu io memory pids\n").unwrap();
+        std::fs::write(t.path().join("cgroup.subtree_control"), subtree).unwrap();
+        std::fs::write(t.path().join("cgroup.procs"), procs).unwrap();
+        if !root {
+            std::fs::write(t.path().join("cgroup.type"), "domain\n").unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn a_cgroup_with_processes_is_not_made_a_thread_root() {
+        let t = cgroup_dir(false, "41\n42\n", "");
+        let mut w = Vec::new();
+        enable_controllers(t.path(), &mut w).unwrap();
+        let after = std::fs::read_to_string(t.path().join("cgroup.subtree_control")).unwrap();
+        assert_eq!(after, "", "nothing enabled");
+        assert_eq!(w.len(), 1);
+        let msg = w[0].to_string();
+        assert!(msg.contains("holds processes"), "{msg}");
+        assert!(msg.contains("+cpu +io +memory +pids"), "{msg}");
+    }
+
+    #[test]
+    fn the_root_and_empty_cgroups_delegate() {
+        for (root, procs) in [(true, "1\n"), (false, "")] {
+            let t = cgroup_dir(root, procs, "memory\n");
+            let mut w = Vec::new();
+            enable_controllers(t.path(), &mut w).unwrap();
+            let after = std::fs::read_to_string(t.path().join("cgroup.subtree_control")).unwrap();
+            // a plain file keeps the last write: all missing controllers at once
+            assert_eq!(after, "+cpu +io +pids", "root={root}");
+            assert!(w.is_empty(), "{w:?}");
+        }
     }
 }
 
