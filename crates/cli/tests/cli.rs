@@ -1575,6 +1575,15 @@ fn progress_matches_the_docker_cli_on_a_terminal_and_off_it() {
         let dpane = screen("docker", &format!("pull {name}"), 2);
         assert_eq!(dpane, bpane);
     }
+    // push on a terminal: one line per layer, then the digest, as docker shows it.
+    let bpane = screen("berth", &format!("push {name}"), 5);
+    assert!(bpane.contains(": Layer already exists"), "{bpane}");
+    assert!(bpane.contains("1: digest: sha256:"), "{bpane}");
+    if have_docker() {
+        let dpane = screen("docker", &format!("push {name}"), 6);
+        assert_eq!(dpane, bpane);
+    }
+    rmi();
     // load on a terminal: the daemon's "Loading layer" bars, then "Loaded image".
     let tar = b.dir.join("saved.tar");
     assert_eq!(b.b(&["pull", "-q", &name]).0, 0);
