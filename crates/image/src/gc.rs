@@ -167,6 +167,19 @@ pub fn untag(
         untagged: vec![name.clone()],
         ..Default::default()
     };
+    // The repository's digest references go with its last tag, as in Docker (`Untagged:
+    // name@sha256:…` follows `Untagged: name:tag`).
+    if name.digest().is_none() {
+        if let Some(now) = root.images.get(&id) {
+            let repo = name.name();
+            if !now.repo_tags.iter().any(|t| t.name() == repo) {
+                for d in now.repo_digests.iter().filter(|d| d.name() == repo) {
+                    root.images.untag_name(d)?;
+                    rep.untagged.push(d.clone());
+                }
+            }
+        }
+    }
     let left = root
         .images
         .get(&id)

@@ -116,8 +116,13 @@ fn push_pull_run_with_dockers_progress_and_errors() {
     let (_, out, _) = b.d(&["push", &name]);
     assert!(out.contains("Layer already exists"), "{out}");
     // Gone locally, then `run` pulls it (the CLI's own pull on a 404), by tag and by digest.
-    let (code, _, err) = b.d(&["rmi", &name, "busybox"]);
+    let (code, out, err) = b.d(&["rmi", &name, "busybox"]);
     assert_eq!(code, 0, "{err}");
+    // The repository's digest reference goes with its last tag, and then the image.
+    assert!(out.contains("Untagged: 127.0.0.1:"), "{out}");
+    assert!(out.contains("/tests/bb@sha256:"), "{out}");
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert_eq!(b.d(&["images", "-aq"]).1, "", "{out}");
     let (code, out, err) = b.d(&["run", "--rm", &name, "echo", "pulled and ran"]);
     assert_eq!(code, 0, "{err}\n{}", b.log());
     assert!(out.contains("pulled and ran"), "{out}");
