@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # berthd against Debian's dockerd (+ containerd + runc) on this machine, same docker 28 CLI:
-#  1. `docker run --rm --network none busybox true`, RUNS runs each, interleaved: medians, ratio
+#  1. `docker run --rm --network none busybox true`, RUNS runs each, interleaved: medians, ratio;
+#     also berthd with `--runtime runc` and `--runtime crun` (berth-shim driving the binary)
+#     where they work on this host
 #  2. N containers started concurrently with `run -d` (sleep): wall time
 #  3. memory with N running: RSS and PSS of the daemon(s) plus every shim
 #  4. `docker ps` with N running: median of 10
@@ -59,8 +61,9 @@ trap cleanup EXIT
 
 # --- daemons ---
 mkdir -p $B/berth $B/docker
+crun_flag=(); [ -x /usr/bin/crun ] && crun_flag=(--add-runtime crun=/usr/bin/crun)
 setsid "$here/target/release/berthd" --data-root $B/berth/data --exec-root $B/berth/run \
-  -H unix://$BS --pidfile $B/berth/berthd.pid --cgroup-parent berth-bench-berthd \
+  -H unix://$BS --pidfile $B/berth/berthd.pid --cgroup-parent berth-bench-berthd "${crun_flag[@]}" \
   >$B/berth/log 2>&1 </dev/null &
 echo '{}' > $B/docker/daemon.json
 (cd $B && setsid dockerd --data-root $B/docker/data --exec-root $B/docker/exec \
@@ -79,9 +82,15 @@ us() { local t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2;
 # --- 1. run --rm latency ---
 : > $B/t-berth; : > $B/t-docker
 dk $BS run --rm --network none busybox true; dk $DS run --rm --network none busybox true
+ext=()
+for r in runc crun; do
+  : > $B/t-berth-$r
+  dk $BS run --rm --network none --runtime $r busybox true >/dev/null 2>&1 && ext+=($r)
+done
 for _ in $(seq "$runs"); do
   us dk $BS run --rm --network none busybox true >> $B/t-berth
   us dk $DS run --rm --network none busybox true >> $B/t-docker
+  for r in "${ext[@]}"; do us dk $BS run --rm --network none --runtime $r busybox true >> $B/t-berth-$r; done
 done
 
 # --- 2. N concurrent run -d ---
@@ -131,6 +140,14 @@ rb, rd = med("t-berth"), med("t-docker")
 pb, pd = med("ps-berth"), med("ps-docker")
 print(f"berthd vs dockerd {dver} (containerd + runc), docker 28 CLI, --network none")
 print(f"1. run --rm busybox true, {runs} interleaved runs: berthd {rb:.1f} ms, dockerd {rd:.1f} ms median; berthd/dockerd = {rb/rd:.2f} (target <= 0.25)")
+import os
+for r in ("runc", "crun"):
+    f = f"{B}/t-berth-{r}"
+    if os.path.exists(f) and os.path.getsize(f) > 0:
+        x = med(f"t-berth-{r}")
+        print(f"   berthd --runtime {r}: {x:.1f} ms median; /dockerd = {x/rd:.2f}, /berthd linked = {x/rb:.2f}")
+    else:
+        print(f"   berthd --runtime {r}: not run ({r} refused a container on this host or is missing)")
 print(f"2. {n} x run -d concurrently: berthd {$wall_b} ms ({$running_b} running), dockerd {$wall_d} ms ({$running_d} running); ratio {$wall_b/$wall_d:.2f}")
 print(f"3. memory with {n} running (KiB):")
 print(f"   berthd           RSS {$mb_d_rss:>8} PSS {$mb_d_pss:>8}")
