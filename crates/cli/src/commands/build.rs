@@ -12,6 +12,7 @@ use clap::Args;
 
 use super::{CmdError, CmdResult, Ctx};
 use crate::client::{Body, Request};
+use crate::progress::{Mode, Renderer};
 
 /// `berth build`.
 #[derive(Debug, Clone, Args)]
@@ -337,6 +338,15 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> CmdResult {
     let resp = ctx.client.send(req)?;
     let mut id = String::new();
     let mut quiet_out = String::new();
+    let mode = if crate::term::stdout_is_tty() {
+        Mode::Terminal {
+            width: crate::term::size().map_or(200, |(_, c)| usize::from(c)),
+        }
+    } else {
+        Mode::Plain
+    };
+    let stdout = std::io::stdout();
+    let mut renderer = Renderer::new(stdout.lock(), mode);
     let mut br = BufReader::new(resp);
     let mut line = Vec::new();
     loop {
@@ -370,15 +380,10 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> CmdResult {
             quiet_out.push_str(&m.stream);
             continue;
         }
-        if !m.stream.is_empty() {
-            super::out(&m.stream);
-        } else if !m.status.is_empty() {
-            if m.id.is_empty() {
-                super::out(&format!("{}\n", m.status));
-            } else {
-                super::out(&format!("{}: {}\n", m.id, m.status));
-            }
-        }
+        // Pull progress of a base image renders as docker's bars on a terminal.
+        renderer
+            .message(&m)
+            .map_err(|e| err(format!("write the build output: {e}")))?;
     }
     if args.quiet {
         super::out(&quiet_out);
