@@ -51,8 +51,12 @@ fetch_pkg() { # fetch_pkg <package> <dir>: download and unpack once, keyed by ve
   fi
   if [ -f "$dir/.version" ] && [ "$(cat "$dir/.version")" = "$ver" ]; then return 0; fi
   rm -rf "$dir" "$cache/debs/$pkg"; mkdir -p "$cache/debs/$pkg" "$dir"
-  (cd "$cache/debs/$pkg" && apt-get download -q "$pkg=$ver" >/dev/null 2>&1 ||
-    (cd "$cache/debs/$pkg" && apt-get download "$pkg=$ver"))
+  if ! (cd "$cache/debs/$pkg" && apt-get download -q "$pkg=$ver" >/dev/null 2>&1); then
+    # stale package lists name a version the mirror no longer has
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq; fi
+    ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
+    (cd "$cache/debs/$pkg" && apt-get download "$pkg=$ver")
+  fi
   dpkg-deb -x "$cache/debs/$pkg"/*.deb "$dir"
   echo "$ver" >"$dir/.version"
 }

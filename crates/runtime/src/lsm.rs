@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, Result, RuntimeError};
 
 pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
@@ -26,8 +26,14 @@ pub fn apply_apparmor(profile: &str) -> Result<()> {
         .write(true)
         .open(path)
         .ctx(|| format!("open {path}"))?;
-    f.write_all(format!("exec {profile}").as_bytes())
-        .ctx(|| format!("apparmor profile {profile:?}"))
+    match f.write_all(format!("exec {profile}").as_bytes()) {
+        // The kernel answers ENOENT for a profile it does not hold.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(RuntimeError::spec(
+            "process.apparmorProfile",
+            format!("apparmor profile {profile:?} is not loaded: load it with apparmor_parser"),
+        )),
+        r => r.ctx(|| format!("apparmor profile {profile:?}")),
+    }
 }
 
 /// Arrange for the next execve to run with the SELinux `label`.
