@@ -145,6 +145,27 @@ fn exercise(b: &Berthd, rt: &str) {
         "{top}"
     );
     ok(b, &["unpause", &name]);
+    // update goes through the runtime's `update`; stats read the cgroup the spec names.
+    ok(
+        b,
+        &["update", "--memory", "64m", "--memory-swap", "128m", &name],
+    );
+    let limit = ok(
+        b,
+        &[
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        ],
+    );
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    let mem = ok(
+        b,
+        &["stats", "--no-stream", "--format", "{{.MemUsage}}", &name],
+    );
+    assert!(mem.contains("/ 64MiB") && !mem.starts_with("0B"), "{mem}");
     assert!(ok(b, &["top", &name]).contains("sleep"));
     ok(b, &["stop", &name]);
     assert_eq!(
