@@ -24,9 +24,32 @@ fn crun_refuses_this_host() -> bool {
             .unwrap_or(false)
 }
 
+/// Berth's own runc-compatible binary, built beside berthd.
+fn berth_runc() -> String {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
+        .with_file_name("berth-runc")
+        .display()
+        .to_string()
+}
+
+/// berthd flags adding crun and berth-runc (runc is registered by berthd itself).
+fn add_flags() -> Vec<String> {
+    vec![
+        "--add-runtime".into(),
+        format!("crun={CRUN}"),
+        "--add-runtime".into(),
+        format!("berth-runc={}", berth_runc()),
+    ]
+}
+
 /// The external runtimes this host can test.
 fn runtimes() -> Vec<&'static str> {
     let mut v = Vec::new();
+    if Path::new(&berth_runc()).exists() {
+        v.push("berth-runc");
+    } else {
+        eprintln!("berth-runc parts skipped: build it (cargo build --workspace --bins)");
+    }
     if Path::new(RUNC).exists() {
         v.push("runc");
     } else {
@@ -60,11 +83,11 @@ fn listed_by(b: &Berthd, name: &str, path: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn path_of(rt: &str) -> &'static str {
-    if rt == "crun" {
-        CRUN
-    } else {
-        RUNC
+fn path_of(rt: &str) -> String {
+    match rt {
+        "crun" => CRUN.into(),
+        "berth-runc" => berth_runc(),
+        _ => RUNC.into(),
     }
 }
 
@@ -121,7 +144,7 @@ fn exercise(b: &Berthd, rt: &str) {
     );
     let id = id.trim();
     assert!(
-        listed_by(b, rt, path_of(rt)).contains(id),
+        listed_by(b, rt, &path_of(rt)).contains(id),
         "{rt} does not know {id}"
     );
     assert_eq!(
@@ -174,7 +197,7 @@ fn exercise(b: &Berthd, rt: &str) {
     );
     let logs = ok(b, &["logs", &name]);
     assert_eq!(logs, "started\ngot-term\n");
-    assert!(!listed_by(b, rt, path_of(rt)).contains(id), "left in {rt}");
+    assert!(!listed_by(b, rt, &path_of(rt)).contains(id), "left in {rt}");
 
     // kill.
     let k = format!("kill-{rt}");
@@ -228,15 +251,15 @@ fn external_runtimes_run_exec_pause_stop_and_network() {
     if rts.is_empty() {
         return;
     }
-    let b = Berthd::start_with(&["--add-runtime", &format!("crun={CRUN}")]);
+    let flags = add_flags();
+    let b = Berthd::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
     let info = ok(
         &b,
         &["info", "-f", "{{json .Runtimes}} {{.DefaultRuntime}}"],
     );
-    assert!(
-        info.contains("\"runc\"") && info.contains("\"crun\""),
-        "{info}"
-    );
+    for name in ["\"runc\"", "\"crun\"", "\"berth-runc\"", "\"berth\""] {
+        assert!(info.contains(name), "{name} missing: {info}");
+    }
     assert!(info.trim().ends_with(" berth"), "{info}");
     for rt in rts {
         exercise(&b, rt);
@@ -391,7 +414,8 @@ fn a_restarted_berthd_takes_back_external_runtime_containers() {
     if rts.is_empty() {
         return;
     }
-    let extra = ["--add-runtime", "crun=/usr/bin/crun"];
+    let flags = add_flags();
+    let extra: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut b = Berthd::start_with(&extra);
     for rt in &rts {
         let name = format!("keep-{rt}");
@@ -425,5 +449,49 @@ fn a_restarted_berthd_takes_back_external_runtime_containers() {
             ok(&b, &["inspect", "-f", "{{.State.ExitCode}}", &name]).trim(),
             "5"
         );
+    }
+}
+
+#[test]
+fn update_keeps_the_default_devices_on_every_runtime() {
+    need_root!();
+    let flags = add_flags();
+    let b = Berthd::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut all = vec!["berth"];
+    all.extend(runtimes());
+    for rt in all {
+        let name = format!("upd-{rt}");
+        ok(
+            &b,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--runtime",
+                rt,
+                "busybox",
+                "sleep",
+                "60",
+            ],
+        );
+        ok(
+            &b,
+            &["update", "--memory", "32m", "--memory-swap", "64m", &name],
+        );
+        // /dev/null still usable, a device outside the defaults still refused.
+        let out = ok(
+            &b,
+            &[
+                "exec",
+                &name,
+                "sh",
+                "-c",
+                "echo x > /dev/null && echo null-ok; mknod /tmp/k c 1 11; head -c1 /tmp/k 2>&1 >/dev/null; true",
+            ],
+        );
+        assert!(out.contains("null-ok"), "{rt}: {out}");
+        assert!(out.contains("Operation not permitted"), "{rt}: {out}");
+        ok(&b, &["rm", "-f", &name]);
     }
 }

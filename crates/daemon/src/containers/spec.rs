@@ -495,12 +495,13 @@ pub fn build(r: &Record, cgroups_path: &str, cfg: &crate::DaemonConfig) -> Resul
     if rs.blkio_weight > 0 {
         resources.insert("blockIO".into(), json!({"weight": rs.blkio_weight}));
     }
-    // Docker's device cgroup: deny everything (the runtime adds its default devices), or, for
-    // `--privileged`, allow everything; then the host's devices are created in its /dev.
-    resources.insert(
-        "devices".into(),
-        json!([{"allow": h.privileged, "access": "rwm"}]),
-    );
+    // `--privileged`: a device cgroup allowing everything (the host's devices are created in
+    // its /dev). Otherwise no rules: runtimes (the linked one, runc, crun) start from "deny
+    // all" plus their default devices, and `docker update` (which sends these resources again)
+    // must not replace that with a bare deny.
+    if h.privileged {
+        resources.insert("devices".into(), json!([{"allow": true, "access": "rwm"}]));
+    }
     let mut sysctl: BTreeMap<String, String> = BTreeMap::new();
     if netns.is_some() {
         sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
