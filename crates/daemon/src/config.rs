@@ -189,3 +189,32 @@ impl DaemonConfig {
         self.exec_root.join("runtime")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_resolve_by_name_with_the_default_for_none() {
+        let mut c = DaemonConfig::new("/d", "/e", "/s");
+        assert_eq!(c.runtime("").map(|r| r.is_none()).ok(), Some(true));
+        assert_eq!(c.runtime("berth").map(|r| r.is_none()).ok(), Some(true));
+        let e = c.runtime("crun").err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("unknown or invalid runtime name: crun"));
+        c.runtimes.insert(
+            "crun".into(),
+            ExternalRuntime {
+                name: "crun".into(),
+                path: "/usr/bin/crun".into(),
+                args: vec!["--debug".into()],
+            },
+        );
+        c.default_runtime = "crun".into();
+        assert_eq!(
+            c.runtime("").ok().flatten().map(|r| r.path.clone()),
+            Some(PathBuf::from("/usr/bin/crun"))
+        );
+        assert_eq!(c.runtime_root_for("crun"), PathBuf::from("/e/runtime-crun"));
+        assert_eq!(c.runtime_root_for("berth"), PathBuf::from("/e/runtime"));
+    }
+}

@@ -142,3 +142,34 @@ fn exec_privileged_in_a_default_container_gets_the_hosts_capabilities() {
     assert_eq!(code, 0);
     assert_eq!(status_mask(&out, "CapEff:"), 0xa80425fb, "{out}");
 }
+
+#[test]
+fn privileged_on_runc_matches() {
+    need_root!();
+    if !std::path::Path::new("/usr/sbin/runc").exists() {
+        eprintln!("skipped: /usr/sbin/runc missing (apt-get install runc)");
+        return;
+    }
+    // berthd registers Debian's runc itself; the same spec must work there.
+    let b = Berthd::start();
+    let (code, out, err) = b.d(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls /dev; \
+         mkdir -p /mnt && mount -t tmpfs x /mnt && echo mounted",
+    ]);
+    assert_eq!(code, 0, "{err}\n{}", b.log());
+    assert_eq!(status_mask(&out, "CapEff:"), host_bounding(), "{out}");
+    assert!(out.contains("Seccomp:\t0"), "{out}");
+    assert!(out.contains("mounted"), "{out}");
+    let listed: Vec<&str> = out.lines().collect();
+    for d in host_top_devices() {
+        assert!(listed.contains(&d.as_str()), "/dev/{d} missing under runc");
+    }
+}
