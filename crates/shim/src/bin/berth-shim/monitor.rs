@@ -662,10 +662,15 @@ fn exec_start(sh: &Arc<Shared>, x: &str) -> Result<i32, String> {
         &sh.dir.join(format!("exec-{x}")),
     );
     let _ = std::fs::remove_file(&pfile);
-    let master = match (&started, master_thread) {
-        // A failed exec sent no terminal: do not wait for one.
-        (Err(_), Some(_)) => None,
-        (_, t) => t.and_then(|t| t.join().ok().flatten()),
+    let master = match (&started, master_thread, &console) {
+        // A failed exec may have sent no terminal: wake the accepting thread with a connection
+        // of our own (it then gets no fd) rather than leave it waiting.
+        (Err(_), Some(t), Some(c)) => {
+            let _ = berth_shim::client::with_short_path(c, |p| UnixStream::connect(p));
+            let _ = t.join();
+            None
+        }
+        (_, t, _) => t.and_then(|t| t.join().ok().flatten()),
     };
     if let Some(c) = &console {
         let _ = std::fs::remove_file(c);
