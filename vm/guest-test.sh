@@ -344,7 +344,7 @@ fi
 stop pta; stop ptb
 bundle pnl '["true"]' '{}' "" ', "apparmorProfile": "no-such-profile"'
 out=$($RUNC run --bundle /bundles/pnl pnl 2>&1 </dev/null)
-case "$out" in *'"no-such-profile" is not loaded'*) pass "apparmor: runtime names a profile that is not loaded" ;; *) fail "apparmor: runtime with a missing profile" "$out" ;; esac
+case "$out" in *no-such-profile*"is not loaded"*) pass "apparmor: runtime names a profile that is not loaded" ;; *) fail "apparmor: runtime with a missing profile" "$out" ;; esac
 check "apparmor: --security-opt apparmor=unconfined" "unconfined" "$($D --rm --security-opt apparmor=unconfined busybox cat /proc/self/attr/current 2>&1)"
 out=$($D --rm --security-opt apparmor=no-such-profile busybox true 2>&1)
 case "$out" in *no-such-profile*) pass "apparmor: an unknown profile is an error naming it" ;; *) fail "apparmor: unknown profile" "$out" ;; esac
