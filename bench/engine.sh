@@ -24,6 +24,8 @@ echo "building berthd, berth-shim (release)..." >&2
 rootfs=$("$here/scripts/fixture-busybox.sh")
 mkdir -p $B
 for f in $HOSTFILES; do [ -e "$f" ] && echo "$f"; done > $B/hostfiles.before || true
+# berthd makes its default bridge and nft table at start: removed at the end unless already there.
+had_bridge=; ip link show berth0 >/dev/null 2>&1 && had_bridge=1
 
 BS=$B/berth/berthd.sock
 DS=$B/docker/docker.sock
@@ -55,6 +57,9 @@ cleanup() {
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   for f in $HOSTFILES; do grep -qx "$f" $B/hostfiles.before 2>/dev/null || rm -rf "$f"; done
+  if [ -z "$had_bridge" ]; then
+    ip link del berth0 2>/dev/null; nft delete table inet berth 2>/dev/null
+  fi
   awk -v b="$B" '$5 ~ "^"b {f=1} END {exit !f}' /proc/self/mountinfo || rm -rf --one-file-system $B
 }
 trap cleanup EXIT
