@@ -66,6 +66,10 @@ if [ -z "$kpkg" ]; then say "cannot resolve linux-image-amd64 to a kernel packag
 fetch_pkg "$kpkg" "$cache/kernel"
 fetch_pkg apparmor "$cache/apparmor"
 kver=$(ls "$cache/kernel/lib/modules" | head -n1)
+# Debian's package ships no modules.dep (the postinst makes it): build it once.
+if [ ! -s "$cache/kernel/lib/modules/$kver/modules.dep" ]; then
+  busybox depmod -b "$cache/kernel" "$kver" || { say "depmod for $kver failed"; exit 1; }
+fi
 vmlinuz="$cache/kernel/boot/vmlinuz-$kver"
 
 # --- binaries ------------------------------------------------------------------------------------

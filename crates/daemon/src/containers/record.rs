@@ -258,13 +258,13 @@ mod tests {
     #[test]
     fn records_are_root_only() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir().expect("io");
         let p = d.path().join("container.json");
-        std::fs::write(&p, "old").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_private(&p, b"{}").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        std::fs::write(&p, "old").expect("io");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("io");
+        write_private(&p, b"{}").expect("io");
+        assert_eq!(std::fs::read(&p).expect("io"), b"{}");
+        let mode = std::fs::metadata(&p).expect("io").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
 
