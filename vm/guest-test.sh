@@ -309,6 +309,7 @@ docker rm -f st >/dev/null 2>&1
 
 echo "== AppArmor"
 check "apparmor: berth-default loaded by berthd" "yes" "$(grep -q '^berth-default (enforce)' /sys/kernel/security/apparmor/profiles && echo yes || echo no)"
+check "apparmor: docker info lists it" "yes" "$(docker info --format '{{json .SecurityOptions}}' 2>&1 | grep -q 'name=apparmor' && echo yes || echo no)"
 check "apparmor: default profile applied" "berth-default (enforce)" "$($D --rm busybox cat /proc/self/attr/current 2>&1)"
 check "apparmor: inspect AppArmorProfile" "berth-default" "$(docker inspect -f '{{.AppArmorProfile}}' "$(docker create --network none busybox true)" 2>&1)"
 docker container prune -f >/dev/null 2>&1

@@ -148,7 +148,11 @@ pub fn info(c: &Ctx) -> Result<Resp> {
         swarm: SwarmInfo::inactive(),
         live_restore_enabled: true,
         isolation: String::new(),
-        security_options: std::iter::once("name=seccomp,profile=builtin".to_string())
+        // dockerd's order: apparmor (when the host has it), seccomp, userns.
+        security_options: berth_daemon::apparmor::host_enabled()
+            .then(|| "name=apparmor".to_string())
+            .into_iter()
+            .chain(std::iter::once("name=seccomp,profile=builtin".to_string()))
             .chain(d.config.userns_remap.as_ref().map(|r| r.security_option()))
             .collect(),
         ..Default::default()
