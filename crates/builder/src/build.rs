@@ -968,16 +968,8 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                     return Ok(());
                 }
                 let mut b = tar::Builder::new(Vec::new());
-                let mut p = String::new();
-                for c in rel.split('/') {
-                    p = if p.is_empty() {
-                        c.to_string()
-                    } else {
-                        format!("{p}/{c}")
-                    };
-                    if copy::is_dir(root, &p).is_none() {
-                        copy::append_dir(&mut b, &p, 0o755, (0, 0), mtime).map_err(io)?;
-                    }
+                for p in copy::missing_dirs(root, &rel) {
+                    copy::append_dir(&mut b, &p, 0o755, (0, 0), mtime).map_err(io)?;
                 }
                 let data = b.into_inner().map_err(io)?;
                 extract(root, "/", &data[..])
@@ -1203,17 +1195,7 @@ impl<B: BuildBackend + ?Sized> Builder<'_, B> {
                         .map(|(p, _)| p.to_string())
                         .unwrap_or_default()
                 };
-                let mut p = String::new();
-                for comp in upto.split('/').filter(|c| !c.is_empty() && *c != ".") {
-                    p = if p.is_empty() {
-                        comp.to_string()
-                    } else {
-                        format!("{p}/{comp}")
-                    };
-                    if copy::is_dir(root, &p).is_none() {
-                        missing_parents.push(p.clone());
-                    }
-                }
+                missing_parents = copy::missing_dirs(root, &upto);
                 Ok(())
             })?;
             {

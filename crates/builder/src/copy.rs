@@ -432,6 +432,24 @@ pub fn append<W: Write>(
     })
 }
 
+/// A header for an entry Berth generates (no file behind it).
+fn generated(
+    kind: tar::EntryType,
+    mode: u32,
+    owner: (u32, u32),
+    mtime: u64,
+    size: u64,
+) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(owner.0.into());
+    h.set_gid(owner.1.into());
+    h.set_mtime(mtime);
+    h.set_size(size);
+    h
+}
+
 /// A generated file (a heredoc) at `dest`.
 pub fn append_bytes<W: Write>(
     b: &mut tar::Builder<W>,
@@ -441,13 +459,13 @@ pub fn append_bytes<W: Write>(
     owner: (u32, u32),
     mtime: u64,
 ) -> io::Result<()> {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_mode(mode);
-    h.set_uid(owner.0.into());
-    h.set_gid(owner.1.into());
-    h.set_mtime(mtime);
-    h.set_size(data.len() as u64);
+    let mut h = generated(
+        tar::EntryType::Regular,
+        mode,
+        owner,
+        mtime,
+        data.len() as u64,
+    );
     b.append_data(&mut h, dest, data)
 }
 
@@ -459,14 +477,26 @@ pub fn append_dir<W: Write>(
     owner: (u32, u32),
     mtime: u64,
 ) -> io::Result<()> {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(mode);
-    h.set_uid(owner.0.into());
-    h.set_gid(owner.1.into());
-    h.set_mtime(mtime);
-    h.set_size(0);
+    let mut h = generated(tar::EntryType::Directory, mode, owner, mtime, 0);
     b.append_data(&mut h, format!("{dest}/"), io::empty())
+}
+
+/// The directories from the top of `rel` down to `rel` itself that do not exist below `root`,
+/// outermost first (what a COPY destination or a WORKDIR must create).
+pub fn missing_dirs(root: BorrowedFd<'_>, rel: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut p = String::new();
+    for c in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        p = if p.is_empty() {
+            c.to_string()
+        } else {
+            format!("{p}/{c}")
+        };
+        if is_dir(root, &p).is_none() {
+            out.push(p.clone());
+        }
+    }
+    out
 }
 
 /// Whether `path` below `root` is a directory (followed inside the root); `None` if absent.
