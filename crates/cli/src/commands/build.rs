@@ -184,26 +184,9 @@ fn context_tar(dir: &Path, df: Dockerfile) -> Result<(Vec<u8>, String), CmdError
     Ok((data, name))
 }
 
+/// go-units `HumanSize` (four significant digits), as the docker CLI prints sizes here.
 fn human(n: usize) -> String {
-    let units = ["B", "kB", "MB", "GB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    // Go's %.4g: four significant digits, trailing zeros dropped.
-    let int_digits = if v < 1.0 {
-        1
-    } else {
-        (v.log10().floor() as usize) + 1
-    };
-    let decimals = 4usize.saturating_sub(int_digits);
-    let mut t = format!("{v:.decimals$}");
-    if t.contains('.') {
-        t = t.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{t}{}", units[u])
+    crate::units::human_size_prec(n as f64, 4)
 }
 
 /// Runs the command.
