@@ -38,24 +38,9 @@ pub struct BuildService {
     cache: Mutex<BTreeMap<String, String>>,
 }
 
-fn load_map(p: &std::path::Path) -> BTreeMap<String, String> {
-    std::fs::read(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
-
 fn save_map(p: &std::path::Path, m: &BTreeMap<String, String>) -> Result<()> {
-    let tmp = p.with_extension("tmp");
     let data = serde_json::to_vec(m).map_err(|e| Error::internal(e.to_string()))?;
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, p)?;
-    Ok(())
+    crate::fsutil::write_atomic(p, &data, crate::fsutil::Atomic::DURABLE)
 }
 
 impl BuildService {
@@ -73,7 +58,7 @@ impl BuildService {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        let cache = load_map(&dir.join("cache.json"));
+        let cache = crate::fsutil::read_json_or_default(&dir.join("cache.json"));
         Ok(Arc::new(BuildService {
             dir,
             images,

@@ -94,10 +94,7 @@ impl ImageService {
                 ..Default::default()
             });
         let parents_file = data_root.join("builder/parents.json");
-        let parents = std::fs::read(&parents_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let parents = crate::fsutil::read_json_or_default(&parents_file);
         Ok(ImageService {
             root,
             registry,
@@ -699,13 +696,8 @@ impl ImageService {
         if let Some(d) = self.parents_file.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let tmp = self.parents_file.with_extension("tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(m).map_err(|e| Error::internal(e.to_string()))?,
-        )?;
-        std::fs::rename(&tmp, &self.parents_file)?;
-        Ok(())
+        let data = serde_json::to_vec(m).map_err(|e| Error::internal(e.to_string()))?;
+        crate::fsutil::write_atomic(&self.parents_file, &data, crate::fsutil::Atomic::PLAIN)
     }
 
     /// Records that the build step image `child` was made on `parent`.
@@ -809,7 +801,7 @@ impl ImageService {
             .images
             .get(id)
             .ok_or_else(|| Error::not_found(format!("No such image: {id}")))?;
-        let target = dir.join(format!("view-{}", rand_hex()));
+        let target = dir.join(format!("view-{}", crate::containers::random_hex(16)));
         std::fs::create_dir_all(&target)?;
         let Some(top) = img.top_chain_id() else {
             // No layers: an empty directory.
@@ -817,7 +809,7 @@ impl ImageService {
             let _ = std::fs::remove_dir(&target);
             return r;
         };
-        let key = format!("build-view-{}", rand_hex());
+        let key = format!("build-view-{}", crate::containers::random_hex(16));
         let mounts = self.root.snapshots.view(&key, top.hex())?;
         let res = (|| {
             let m = mounts
@@ -895,12 +887,6 @@ pub(crate) fn mount_snapshot(
         )));
     }
     Ok(())
-}
-
-fn rand_hex() -> String {
-    let mut b = [0u8; 8];
-    rand::fill(&mut b[..]);
-    hex::encode(b)
 }
 
 #[cfg(test)]

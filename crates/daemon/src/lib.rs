@@ -23,6 +23,7 @@ pub mod config;
 pub mod containers;
 pub mod error;
 pub mod events;
+mod fsutil;
 pub mod images;
 pub mod networks;
 pub mod userns;
@@ -99,16 +100,18 @@ const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"
 /// this daemon carries a different one; written to a temp file and renamed, so a running
 /// container's mount keeps the old inode).
 fn install_init(path: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     if std::fs::read(path).is_ok_and(|b| b == INIT_BINARY) {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, INIT_BINARY)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    fsutil::write_atomic(
+        path,
+        INIT_BINARY,
+        fsutil::Atomic {
+            mode: Some(0o755),
+            sync: false,
+        },
+    )
 }

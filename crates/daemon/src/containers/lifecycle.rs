@@ -70,7 +70,8 @@ fn valid_name(n: &str) -> bool {
         && ch.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn random_hex(n: usize) -> String {
+/// `n` random hex digits.
+pub(crate) fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n / 2];
     rand::fill(&mut b[..]);
     hex::encode(b)

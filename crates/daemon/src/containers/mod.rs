@@ -28,7 +28,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use archive::{ContainerPathStat, ExtractRequest};
 pub use exec::{ExecRecord, StartedExec};
-pub(crate) use lifecycle::snapshot_key;
+pub(crate) use lifecycle::{random_hex, snapshot_key};
 pub use lifecycle::{AttachRequest, WaitCondition};
 pub use ops::{host_memory, until_ns, CommitRequest};
 pub use record::{Record, State, Status};

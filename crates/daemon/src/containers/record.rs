@@ -226,47 +226,13 @@ impl Record {
     /// the container's environment, secrets included, as Docker's config.v2.json does).
     pub fn save(&self, path: &Path) -> Result<()> {
         let data = serde_json::to_vec(self).map_err(|e| Error::internal(e.to_string()))?;
-        write_private(path, &data)
+        crate::fsutil::write_atomic(path, &data, crate::fsutil::Atomic::PRIVATE)
     }
-}
-
-/// Writes `data` to `path` atomically (temp file, fsync, rename) with mode 0600.
-pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // A temp file left by an older berthd keeps its mode on open: set it.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn records_are_root_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().expect("io");
-        let p = d.path().join("container.json");
-        std::fs::write(&p, "old").expect("io");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("io");
-        write_private(&p, b"{}").expect("io");
-        assert_eq!(std::fs::read(&p).expect("io"), b"{}");
-        let mode = std::fs::metadata(&p).expect("io").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
 
     #[test]
     fn durations_read_like_docker_ps() {

@@ -234,10 +234,8 @@ impl NetworkService {
 
     fn save(&self, n: &NetRecord) -> Result<()> {
         let p = self.cfg.networks_dir().join(format!("{}.json", n.id));
-        let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(n)?)?;
-        std::fs::rename(&tmp, &p)?;
-        Ok(())
+        let data = serde_json::to_vec_pretty(n)?;
+        crate::fsutil::write_atomic(&p, &data, crate::fsutil::Atomic::PLAIN)
     }
 
     /// `bridge` (the default bridge from `--bridge`/`--bip`), `host`, `none`.

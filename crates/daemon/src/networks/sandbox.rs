@@ -130,10 +130,7 @@ fn file_paths(dir: &Path) -> [(String, PathBuf); 3] {
 }
 
 fn write_file(p: &Path, content: &str) -> Result<()> {
-    let tmp = p.with_extension("tmp");
-    std::fs::write(&tmp, content)?;
-    std::fs::rename(&tmp, p)?;
-    Ok(())
+    crate::fsutil::write_atomic(p, content.as_bytes(), crate::fsutil::Atomic::PLAIN)
 }
 
 fn mac_text(m: [u8; 6]) -> String {

@@ -198,7 +198,11 @@ impl VolumeService {
             if let Some((uid, gid)) = self.owner.get() {
                 std::os::unix::fs::chown(dir.join("_data"), Some(*uid), Some(*gid))?;
             }
-            write_atomic(&dir.join("volume.json"), &serde_json::to_vec_pretty(&v)?)
+            crate::fsutil::write_atomic(
+                &dir.join("volume.json"),
+                &serde_json::to_vec_pretty(&v)?,
+                crate::fsutil::Atomic::PLAIN,
+            )
         })();
         if let Err(e) = made {
             // Only what this call made: the directory did not exist before.
@@ -451,13 +455,6 @@ fn dir_size(p: &Path) -> u64 {
         }
     }
     total
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 #[cfg(test)]
