@@ -220,24 +220,19 @@ pub async fn build(c: &Ctx, req: Request<Incoming>) -> Result<Resp> {
     };
     let (resp, tx) = h::stream(StatusCode::OK, "application/json");
     tokio::spawn(async move {
-        let mut pending = vec![first];
-        loop {
-            for m in pending.drain(..) {
-                if tx.send(line(&m)).await.is_err() {
-                    return;
-                }
+        let mut next = Some(first);
+        while let Some(m) = next {
+            if tx.send(line(&m)).await.is_err() {
+                return;
             }
-            tokio::select! {
-                m = rxm.recv() => match m {
-                    Some(m) => pending.push(m),
-                    None => break,
-                },
+            next = tokio::select! {
+                m = rxm.recv() => m,
                 // The client went away: the build stops.
                 _ = tx.closed() => {
                     cancel.store(true, std::sync::atomic::Ordering::SeqCst);
                     return;
                 }
-            }
+            };
         }
         match job.await {
             Ok(Ok(id)) => {
